@@ -1,0 +1,47 @@
+# hotpath's front door. `make run` and `make test` are all a newcomer needs.
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+GO      ?= go
+PKGS    := ./...
+
+.PHONY: all build run test test-race bench-micro fuzz lint vet fmt check clean
+
+all: build
+
+## build: compile bin/hotpath (static, version stamped)
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/hotpath ./cmd/hotpath
+
+## run: build and start with ./config.toml on the embedded SQLite database
+run: build
+	./bin/hotpath -config config.toml
+
+## test: the whole test suite (server module, bench module, manifests)
+test:
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+## test-race: the server module's tests under the race detector
+test-race:
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+## bench-micro: Go benchmarks of each endpoint's handler chain (benchstat-friendly)
+bench-micro:
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS)
+
+## lint: go vet plus staticcheck
+lint: vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w cmd internal
+
+## check: formatting, vet and lint
+check: lint
+	@test -z "$$(gofmt -l cmd internal)" || (gofmt -l cmd internal; exit 1)
+
+clean:
+	rm -rf bin data

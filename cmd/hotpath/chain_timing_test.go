@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath/hotpath/internal/accesslog"
+	"github.com/hotpath/hotpath/internal/config"
+	"github.com/hotpath/hotpath/internal/handler"
+	"github.com/hotpath/hotpath/internal/metrics"
+)
+
+// memConn is an in-memory net.Conn: requests are read from r, responses
+// written to w.
+type memConn struct {
+	net.Conn
+	r, w bytes.Buffer
+}
+
+var memAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+
+func (c *memConn) Read(b []byte) (int, error)  { return c.r.Read(b) }
+func (c *memConn) Write(b []byte) (int, error) { return c.w.Write(b) }
+func (c *memConn) Close() error                { return nil }
+func (c *memConn) RemoteAddr() net.Addr        { return memAddr }
+func (c *memConn) LocalAddr() net.Addr         { return memAddr }
+
+// newMemServer builds the production chain with the given access-log share,
+// the log writer discarding its lines.
+func newMemServer(tb testing.TB, sample float64) (*fasthttp.Server, *memConn) {
+	tb.Helper()
+	cfg := config.Default()
+	cfg.Log.AccessSample = sample
+	// A small queue warms up (every record made and grown) in a few requests.
+	cfg.Log.AccessBuffer = 16
+	reg := metrics.New("test")
+	access := accesslog.New(io.Discard, cfg.Log.AccessBuffer, reg.AccessLogDropped)
+	access.Start()
+	tb.Cleanup(access.Stop)
+	var draining atomic.Bool
+	h, err := buildHandler(cfg, reg, access, &draining, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conn := &memConn{}
+	conn.r.Grow(4096)
+	conn.w.Grow(4096)
+	return &fasthttp.Server{Handler: h, Name: cfg.Server.Name}, conn
+}
+
+func benchServe(b *testing.B, srv *fasthttp.Server, conn *memConn, req string) {
+	b.ReportAllocs()
+	for b.Loop() {
+		conn.r.WriteString(req)
+		if err := srv.ServeConn(conn); err != nil {
+			b.Fatal(err)
+		}
+		conn.w.Reset()
+	}
+}
+
+func BenchmarkPlaintext(b *testing.B) {
+	srv, conn := newMemServer(b, 0.01)
+	benchServe(b, srv, conn, "GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n")
+}
+
+func BenchmarkJSON(b *testing.B) {
+	srv, conn := newMemServer(b, 0.01)
+	benchServe(b, srv, conn, "GET /json HTTP/1.1\r\nHost: bench\r\n\r\n")
+}
+
+// The bare twins: the same handlers on a plain fasthttp.Server with a path
+// switch, the floor hotpath's chain is measured against.
+
+func bareServer() (*fasthttp.Server, *memConn) {
+	conn := &memConn{}
+	conn.r.Grow(4096)
+	conn.w.Grow(4096)
+	return &fasthttp.Server{Name: "bare", Handler: func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/plaintext":
+			handler.Plaintext(ctx)
+		case "/json":
+			handler.JSON(ctx)
+		default:
+			ctx.Error("not found", fasthttp.StatusNotFound)
+		}
+	}}, conn
+}
+
+func BenchmarkBarePlaintext(b *testing.B) {
+	srv, conn := bareServer()
+	benchServe(b, srv, conn, "GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n")
+}
+
+func BenchmarkBareJSON(b *testing.B) {
+	srv, conn := bareServer()
+	benchServe(b, srv, conn, "GET /json HTTP/1.1\r\nHost: bench\r\n\r\n")
+}
+
+// BenchmarkJSONLogged logs every request: the cost of a sampled request.
+func BenchmarkJSONLogged(b *testing.B) {
+	srv, conn := newMemServer(b, 1)
+	benchServe(b, srv, conn, "GET /json HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n\r\n")
+}

@@ -1,0 +1,127 @@
+// Command hotpath is a high-performance HTTP API server. main wires the
+// parts together and reads as the process's life: load config, start the
+// logger, open the store, build the server, serve, wait for a signal, drain,
+// stop everything in reverse order.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hotpath/hotpath/internal/accesslog"
+	"github.com/hotpath/hotpath/internal/admin"
+	"github.com/hotpath/hotpath/internal/config"
+	"github.com/hotpath/hotpath/internal/metrics"
+	"github.com/hotpath/hotpath/internal/server"
+)
+
+// version is stamped by the Makefile with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// run is main with its inputs and outputs explicit; it returns the exit
+// status: 0 after a clean drain, 1 on a runtime failure, 2 on bad config.
+func run(args, environ []string, stdout, stderr io.Writer) int {
+	cfg, opts, err := config.Load(args, environ)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintln(stderr, "usage: hotpath [-config config.toml] [-version] [--section.key=value ...]; every key is documented in config.toml")
+		return 0
+	case err != nil:
+		fmt.Fprintln(stderr, "hotpath:", err)
+		return 2
+	case opts.Version:
+		fmt.Fprintln(stdout, "hotpath", version, runtime.Version())
+		return 0
+	}
+
+	log := newLogger(stderr, cfg.Log.Level)
+	log.Info("starting", "version", version, "config", opts.Path,
+		"gomaxprocs", runtime.GOMAXPROCS(0), "gomemlimit", memLimit())
+
+	reg := metrics.New(version)
+	access := accesslog.New(stdout, cfg.Log.AccessBuffer, reg.AccessLogDropped)
+	access.Start()
+	defer access.Stop()
+
+	var draining atomic.Bool
+	ready := admin.NewReadiness(&draining)
+
+	handler, err := buildHandler(cfg, reg, access, &draining, log)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	app := server.New(cfg.Server, handler, log)
+
+	adm := admin.New(ready, reg, cfg.Admin.Pprof, log)
+	if err := adm.Start(cfg.Admin.Addr); err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	ln, err := server.Listen(cfg.Server.Addr, cfg.Server.ReusePort)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	app.Serve(ln)
+	log.Info("serving", "addr", app.Addr().String(), "admin_addr", adm.Addr().String())
+
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	sig := <-signals
+	log.Info("draining", "signal", sig.String(), "drain", cfg.Shutdown.Drain.String())
+	draining.Store(true)
+	go func() {
+		// A second signal means the operator wants out now.
+		s := <-signals
+		log.Warn("second signal, exiting at once", "signal", s.String())
+		os.Exit(1)
+	}()
+	time.Sleep(cfg.Shutdown.Drain)
+
+	log.Info("stopping", "timeout", cfg.Shutdown.Timeout.String())
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
+	defer cancel()
+	status := 0
+	if err := app.Stop(ctx); err != nil {
+		log.Error("stop", "err", err)
+		status = 1
+	}
+	if err := adm.Stop(ctx); err != nil {
+		log.Error("stop", "err", err)
+		status = 1
+	}
+	log.Info("stopped", "status", status)
+	return status
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	// config.Validate has accepted only names slog knows.
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// memLimit reports the Go soft memory limit (GOMEMLIMIT), or "none".
+func memLimit() string {
+	l := debug.SetMemoryLimit(-1)
+	if l == 1<<63-1 {
+		return "none"
+	}
+	return fmt.Sprintf("%d", l)
+}

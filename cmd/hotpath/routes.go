@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath/hotpath/internal/accesslog"
+	"github.com/hotpath/hotpath/internal/config"
+	"github.com/hotpath/hotpath/internal/handler"
+	"github.com/hotpath/hotpath/internal/metrics"
+	"github.com/hotpath/hotpath/internal/requestid"
+	"github.com/hotpath/hotpath/internal/router"
+)
+
+// registerRoutes lists every application endpoint: one line each.
+func registerRoutes(r *router.Router) {
+	r.GET("/plaintext", handler.Plaintext)
+	r.GET("/json", handler.JSON)
+}
+
+// buildHandler assembles the application listener's handler: the routes
+// inside the request chain.
+func buildHandler(cfg config.Config, reg *metrics.Registry, access *accesslog.Logger, draining *atomic.Bool, log *slog.Logger) (fasthttp.RequestHandler, error) {
+	ids, err := requestid.NewGenerator()
+	if err != nil {
+		return nil, fmt.Errorf("build handler: %w", err)
+	}
+	r := router.New(reg, log)
+	registerRoutes(r)
+	return r.Handler(router.Options{
+		IDs:         ids,
+		Access:      access,
+		Sampler:     accesslog.NewSampler(cfg.Log.AccessSample, cfg.Log.Slow),
+		MaxInflight: cfg.Server.MaxInflight,
+		Draining:    draining,
+	}), nil
+}

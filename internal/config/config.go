@@ -1,0 +1,155 @@
+// Package config holds hotpath's configuration: the typed Config, its
+// defaults, and the layered loading (defaults, TOML file, environment, flags)
+// with strict validation.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration of one hotpath process. Every field maps
+// to one key of config.toml (the koanf tag), documented there for users.
+type Config struct {
+	Server   Server   `koanf:"server"`
+	Admin    Admin    `koanf:"admin"`
+	DB       DB       `koanf:"db"`
+	Log      Log      `koanf:"log"`
+	Shutdown Shutdown `koanf:"shutdown"`
+	Auth     Auth     `koanf:"auth"`
+	Security Security `koanf:"security"`
+	Webhooks Webhooks `koanf:"webhooks"`
+}
+
+// Server configures the application listener.
+type Server struct {
+	// Addr is the application listener address, host:port.
+	Addr string `koanf:"addr"`
+	// Name is the value of the Server response header.
+	Name string `koanf:"name"`
+	// ReadTimeout bounds reading one whole request, body included.
+	ReadTimeout time.Duration `koanf:"read_timeout"`
+	// WriteTimeout bounds writing one response.
+	WriteTimeout time.Duration `koanf:"write_timeout"`
+	// IdleTimeout closes keep-alive connections idle for this long.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+	// MaxBodySize is the largest request body accepted, in bytes; larger gets 413.
+	MaxBodySize int `koanf:"max_body_size"`
+	// ReadBufferSize is the per-connection read buffer, in bytes. It also caps
+	// the request line plus headers: larger gets 431.
+	ReadBufferSize int `koanf:"read_buffer_size"`
+	// Concurrency caps open connections; over it new connections get 503.
+	Concurrency int `koanf:"concurrency"`
+	// MaxConnsPerIP caps connections from one client address (0 = no cap).
+	MaxConnsPerIP int `koanf:"max_conns_per_ip"`
+	// MaxInflight caps requests being handled at once; over it they get an
+	// immediate 503 with Retry-After (0 = no cap).
+	MaxInflight int `koanf:"max_inflight"`
+	// ReusePort sets SO_REUSEPORT so several processes can share the port.
+	ReusePort bool `koanf:"reuse_port"`
+	// Prefork starts one child process per CPU sharing the port (implies
+	// ReusePort). Not for Kubernetes: scale with replicas there.
+	Prefork bool `koanf:"prefork"`
+}
+
+// Admin configures the admin listener: health, readiness, metrics, pprof.
+type Admin struct {
+	// Addr is the admin listener address; never the same as server.addr.
+	Addr string `koanf:"addr"`
+	// Pprof serves /debug/pprof/ on the admin listener.
+	Pprof bool `koanf:"pprof"`
+}
+
+// DB configures the database.
+type DB struct {
+	// Driver is "sqlite" (embedded) or "postgres".
+	Driver string `koanf:"driver"`
+	// DSN is the SQLite file path or a postgres:// URL.
+	DSN string `koanf:"dsn"`
+	// Timeout bounds every database call.
+	Timeout time.Duration `koanf:"timeout"`
+	// MaxConns caps the connection pool (0 = automatic from the CPU count).
+	MaxConns int `koanf:"max_conns"`
+	// ConnMaxLifetime recycles connections older than this.
+	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
+	// ConnMaxIdleTime closes connections idle for this long.
+	ConnMaxIdleTime time.Duration `koanf:"conn_max_idle_time"`
+}
+
+// Log configures the application and access logs.
+type Log struct {
+	// Level is the application log level: debug, info, warn or error.
+	Level string `koanf:"level"`
+	// AccessSample is the share (0..1) of ordinary requests written to the access log.
+	AccessSample float64 `koanf:"access_sample"`
+	// Slow: requests slower than this are always access-logged, as are all 5xx.
+	Slow time.Duration `koanf:"slow"`
+	// AccessBuffer is how many access records may wait for the writer; when
+	// full, records are dropped and counted, never blocking a request.
+	AccessBuffer int `koanf:"access_buffer"`
+}
+
+// Shutdown configures the graceful drain.
+type Shutdown struct {
+	// Drain: after SIGTERM readiness fails while the listener still serves, for this long.
+	Drain time.Duration `koanf:"drain"`
+	// Timeout: then in-flight requests get this long to finish.
+	Timeout time.Duration `koanf:"timeout"`
+}
+
+// Auth configures who may write through /api/v1.
+type Auth struct {
+	// Tokens are the bearer tokens allowed to write; empty refuses every write.
+	Tokens []string `koanf:"tokens"`
+}
+
+// Security configures the HTML form's CSRF defence.
+type Security struct {
+	// CSRFSecret keys the CSRF token HMAC; empty means a random one per process
+	// (replicas then need a shared one).
+	CSRFSecret string `koanf:"csrf_secret"`
+	// TrustedOrigins are extra origins (scheme://host[:port]) allowed to post forms.
+	TrustedOrigins []string `koanf:"trusted_origins"`
+}
+
+// Webhooks configures change events sent to other systems.
+type Webhooks struct {
+	// URLs receive a signed POST for every change event.
+	URLs []string `koanf:"urls"`
+	// Secret is the HMAC-SHA256 key for X-Hotpath-Signature.
+	Secret string `koanf:"secret"`
+}
+
+// Default returns the configuration used when no source says otherwise; it
+// matches the repository's config.toml.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Addr:           ":8080",
+			Name:           "hotpath",
+			ReadTimeout:    5 * time.Second,
+			WriteTimeout:   5 * time.Second,
+			IdleTimeout:    60 * time.Second,
+			MaxBodySize:    1 << 20,
+			ReadBufferSize: 16 << 10,
+			Concurrency:    256 * 1024,
+		},
+		Admin: Admin{Addr: ":9090"},
+		DB: DB{
+			Driver:          "sqlite",
+			DSN:             "data/hotpath.db",
+			Timeout:         2 * time.Second,
+			ConnMaxLifetime: time.Hour,
+			ConnMaxIdleTime: 30 * time.Minute,
+		},
+		Log: Log{
+			Level:        "info",
+			AccessSample: 0.01,
+			Slow:         250 * time.Millisecond,
+			AccessBuffer: 4096,
+		},
+		Shutdown: Shutdown{Drain: 5 * time.Second, Timeout: 20 * time.Second},
+		Auth:     Auth{Tokens: []string{}},
+		Security: Security{TrustedOrigins: []string{}},
+		Webhooks: Webhooks{URLs: []string{}},
+	}
+}

@@ -1,0 +1,340 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/toml/v2"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// EnvPrefix starts every environment variable hotpath reads as configuration:
+// HOTPATH_SECTION__KEY sets section.key.
+const EnvPrefix = "HOTPATH_"
+
+// Error is a configuration mistake: it names the key and the reason. The
+// process stops with exit status 2 on it.
+type Error struct {
+	Key    string
+	Source string
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Source != "" {
+		return fmt.Sprintf("config: %s (%s): %s", e.Key, e.Source, e.Reason)
+	}
+	return fmt.Sprintf("config: %s: %s", e.Key, e.Reason)
+}
+
+// Options are the command-line switches that are not configuration keys.
+type Options struct {
+	// Path is the TOML file given with -config.
+	Path string
+	// Version asks to print the version and exit.
+	Version bool
+}
+
+// Load builds the configuration from, lowest precedence first, the defaults
+// in code, the TOML file named by -config (default config.toml; a missing
+// default file is fine, a missing named file is not), the HOTPATH_
+// environment variables in environ, and the --section.key flags in args.
+// Every mistake comes back as an *Error, except flag.ErrHelp for -h.
+func Load(args, environ []string) (Config, Options, error) {
+	keys := keysOf(reflect.TypeOf(Config{}))
+	opts, flagValues, err := parseFlags(args, keys)
+	if err != nil {
+		return Config{}, opts, err
+	}
+	if opts.Version {
+		return Config{}, opts, nil
+	}
+
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(defaultMap(keys), "."), nil); err != nil {
+		return Config{}, opts, fmt.Errorf("config: load defaults: %w", err)
+	}
+
+	path := opts.Path
+	explicit := path != ""
+	if !explicit {
+		path = "config.toml"
+	}
+	if _, statErr := os.Stat(path); statErr == nil || explicit {
+		fk := koanf.New(".")
+		if err := fk.Load(file.Provider(path), toml.Parser()); err != nil {
+			return Config{}, opts, &Error{Key: "-config", Source: path, Reason: oneLine(err)}
+		}
+		if err := merge(k, fk, keys, func(key string) string { return path }); err != nil {
+			return Config{}, opts, err
+		}
+	}
+
+	ek := koanf.New(".")
+	err = ek.Load(env.Provider(".", env.Opt{
+		Prefix:        EnvPrefix,
+		TransformFunc: envKey,
+		EnvironFunc:   func() []string { return environ },
+	}), nil)
+	if err != nil {
+		return Config{}, opts, fmt.Errorf("config: read environment: %w", err)
+	}
+	if err := merge(k, ek, keys, envSource); err != nil {
+		return Config{}, opts, err
+	}
+
+	fl := koanf.New(".")
+	if err := fl.Load(confmap.Provider(flagValues, "."), nil); err != nil {
+		return Config{}, opts, fmt.Errorf("config: read flags: %w", err)
+	}
+	if err := merge(k, fl, keys, func(key string) string { return "flag --" + key }); err != nil {
+		return Config{}, opts, err
+	}
+
+	var cfg Config
+	if err := decode(k, keys, &cfg); err != nil {
+		return Config{}, opts, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, opts, err
+	}
+	return cfg, opts, nil
+}
+
+// key is one configuration key and where its value lives in Config.
+type key struct {
+	name  string
+	index []int
+	typ   reflect.Type
+}
+
+// keysOf lists every leaf key of the config struct type, section.key.
+func keysOf(t reflect.Type) map[string]key {
+	out := map[string]key{}
+	for i := 0; i < t.NumField(); i++ {
+		sec := t.Field(i)
+		for j := 0; j < sec.Type.NumField(); j++ {
+			f := sec.Type.Field(j)
+			name := sec.Tag.Get("koanf") + "." + f.Tag.Get("koanf")
+			out[name] = key{name: name, index: []int{i, j}, typ: f.Type}
+		}
+	}
+	return out
+}
+
+// defaultMap renders Default() as the lowest configuration layer.
+func defaultMap(keys map[string]key) map[string]any {
+	def := reflect.ValueOf(Default())
+	m := make(map[string]any, len(keys))
+	for name, kk := range keys {
+		m[name] = def.FieldByIndex(kk.index).Interface()
+	}
+	return m
+}
+
+// merge checks that every key of one layer is known, then lays it over k.
+func merge(k, layer *koanf.Koanf, keys map[string]key, source func(string) string) error {
+	names := layer.Keys()
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := keys[name]; !ok {
+			return &Error{Key: name, Source: source(name), Reason: "unknown key; see config.toml for the keys hotpath reads"}
+		}
+	}
+	return k.Merge(layer)
+}
+
+// envKey maps HOTPATH_SERVER__READ_TIMEOUT to server.read_timeout. Variables
+// without the section separator (such as HOTPATH_TEST_POSTGRES_DSN) are not
+// configuration and are ignored.
+func envKey(name, value string) (string, any) {
+	rest := strings.TrimPrefix(name, EnvPrefix)
+	section, k, ok := strings.Cut(rest, "__")
+	if !ok || section == "" || k == "" {
+		return "", nil
+	}
+	return strings.ToLower(section) + "." + strings.ToLower(k), value
+}
+
+func envSource(key string) string {
+	return "environment " + EnvPrefix + strings.ToUpper(strings.Replace(key, ".", "__", 1))
+}
+
+// parseFlags reads -config, -version and one --section.key flag per key.
+// Only flags given on the command line are returned as values.
+func parseFlags(args []string, keys map[string]key) (Options, map[string]any, error) {
+	var opts Options
+	fs := flag.NewFlagSet("hotpath", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&opts.Path, "config", "", "TOML configuration file (default config.toml)")
+	fs.BoolVar(&opts.Version, "version", false, "print the version and exit")
+	values := map[string]any{}
+	for name, kk := range keys {
+		fs.Var(&flagValue{name: name, isBool: kk.typ.Kind() == reflect.Bool, into: values}, name, "sets "+name)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return opts, nil, err
+		}
+		name := "flag"
+		if i := strings.Index(err.Error(), "-"); i >= 0 {
+			name = strings.Fields(err.Error()[i:])[0]
+		}
+		return opts, nil, &Error{Key: strings.TrimLeft(name, "-:"), Source: "command line", Reason: oneLine(err)}
+	}
+	if fs.NArg() > 0 {
+		return opts, nil, &Error{Key: fs.Arg(0), Source: "command line", Reason: "unexpected argument; flags look like --server.addr=:8081"}
+	}
+	return opts, values, nil
+}
+
+// flagValue records a flag's raw text; it is converted with the other layers.
+type flagValue struct {
+	name   string
+	isBool bool
+	into   map[string]any
+}
+
+func (f *flagValue) String() string { return "" }
+
+func (f *flagValue) Set(s string) error {
+	f.into[f.name] = s
+	return nil
+}
+
+// IsBoolFlag lets --admin.pprof stand for --admin.pprof=true.
+func (f *flagValue) IsBoolFlag() bool { return f.isBool }
+
+// decode converts every merged value to its field's type.
+func decode(k *koanf.Koanf, keys map[string]key, cfg *Config) error {
+	root := reflect.ValueOf(cfg).Elem()
+	names := make([]string, 0, len(keys))
+	for name := range keys {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		kk := keys[name]
+		v, err := convert(k.Get(name), kk.typ)
+		if err != nil {
+			return &Error{Key: name, Reason: err.Error()}
+		}
+		root.FieldByIndex(kk.index).Set(v)
+	}
+	return nil
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// convert turns a value from any layer (typed from TOML, text from the
+// environment and flags) into t.
+func convert(raw any, t reflect.Type) (reflect.Value, error) {
+	if t == durationType {
+		switch v := raw.(type) {
+		case time.Duration:
+			return reflect.ValueOf(v), nil
+		case string:
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil {
+				return reflect.Value{}, fmt.Errorf("invalid duration %q: use a Go duration such as \"5s\" or \"250ms\"", v)
+			}
+			return reflect.ValueOf(d), nil
+		default:
+			return reflect.Value{}, fmt.Errorf("invalid duration %v: write it as a string such as \"5s\"", raw)
+		}
+	}
+	switch t.Kind() {
+	case reflect.String:
+		if s, ok := raw.(string); ok {
+			return reflect.ValueOf(s), nil
+		}
+		return reflect.Value{}, fmt.Errorf("invalid value %v: want a string", raw)
+	case reflect.Bool:
+		switch v := raw.(type) {
+		case bool:
+			return reflect.ValueOf(v), nil
+		case string:
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return reflect.Value{}, fmt.Errorf("invalid boolean %q: want true or false", v)
+			}
+			return reflect.ValueOf(b), nil
+		}
+		return reflect.Value{}, fmt.Errorf("invalid boolean %v: want true or false", raw)
+	case reflect.Int:
+		switch v := raw.(type) {
+		case int:
+			return reflect.ValueOf(v), nil
+		case int64:
+			return reflect.ValueOf(int(v)), nil
+		case string:
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return reflect.Value{}, fmt.Errorf("invalid integer %q", v)
+			}
+			return reflect.ValueOf(n), nil
+		}
+		return reflect.Value{}, fmt.Errorf("invalid integer %v", raw)
+	case reflect.Float64:
+		switch v := raw.(type) {
+		case float64:
+			return reflect.ValueOf(v), nil
+		case int64:
+			return reflect.ValueOf(float64(v)), nil
+		case int:
+			return reflect.ValueOf(float64(v)), nil
+		case string:
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return reflect.Value{}, fmt.Errorf("invalid number %q", v)
+			}
+			return reflect.ValueOf(f), nil
+		}
+		return reflect.Value{}, fmt.Errorf("invalid number %v", raw)
+	case reflect.Slice:
+		return convertList(raw)
+	}
+	return reflect.Value{}, fmt.Errorf("unsupported type %s", t)
+}
+
+// convertList accepts a TOML array of strings or comma-separated text.
+func convertList(raw any) (reflect.Value, error) {
+	out := []string{}
+	switch v := raw.(type) {
+	case []string:
+		out = append(out, v...)
+	case []any:
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return reflect.Value{}, fmt.Errorf("invalid list element %v: want strings", e)
+			}
+			out = append(out, s)
+		}
+	case string:
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	default:
+		return reflect.Value{}, fmt.Errorf("invalid list %v: want an array of strings or comma-separated text", raw)
+	}
+	return reflect.ValueOf(out), nil
+}
+
+// oneLine keeps start-up messages to one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -1,0 +1,170 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks every value that decoding alone cannot: ranges, addresses,
+// enumerations. The first problem found is returned as an *Error.
+func (c *Config) Validate() error {
+	checks := []struct {
+		key string
+		err error
+	}{
+		{"server.addr", checkAddr(c.Server.Addr)},
+		{"server.name", checkHeaderValue(c.Server.Name)},
+		{"server.read_timeout", positive(c.Server.ReadTimeout)},
+		{"server.write_timeout", positive(c.Server.WriteTimeout)},
+		{"server.idle_timeout", positive(c.Server.IdleTimeout)},
+		{"server.max_body_size", atLeast(c.Server.MaxBodySize, 1)},
+		{"server.read_buffer_size", atLeast(c.Server.ReadBufferSize, 1024)},
+		{"server.concurrency", atLeast(c.Server.Concurrency, 1)},
+		{"server.max_conns_per_ip", atLeast(c.Server.MaxConnsPerIP, 0)},
+		{"server.max_inflight", atLeast(c.Server.MaxInflight, 0)},
+		{"admin.addr", checkAdminAddr(c.Admin.Addr, c.Server.Addr)},
+		{"db.driver", oneOf(c.DB.Driver, "sqlite", "postgres")},
+		{"db.dsn", checkDSN(c.DB.Driver, c.DB.DSN)},
+		{"db.timeout", positive(c.DB.Timeout)},
+		{"db.max_conns", atLeast(c.DB.MaxConns, 0)},
+		{"db.conn_max_lifetime", positive(c.DB.ConnMaxLifetime)},
+		{"db.conn_max_idle_time", positive(c.DB.ConnMaxIdleTime)},
+		{"log.level", oneOf(c.Log.Level, "debug", "info", "warn", "error")},
+		{"log.access_sample", checkShare(c.Log.AccessSample)},
+		{"log.slow", positive(c.Log.Slow)},
+		{"log.access_buffer", atLeast(c.Log.AccessBuffer, 1)},
+		{"shutdown.drain", notNegative(c.Shutdown.Drain)},
+		{"shutdown.timeout", positive(c.Shutdown.Timeout)},
+		{"auth.tokens", checkTokens(c.Auth.Tokens)},
+		{"security.trusted_origins", checkOrigins(c.Security.TrustedOrigins)},
+		{"webhooks.urls", checkURLs(c.Webhooks.URLs)},
+	}
+	for _, ch := range checks {
+		if ch.err != nil {
+			return &Error{Key: ch.key, Reason: ch.err.Error()}
+		}
+	}
+	return nil
+}
+
+func positive(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("must be greater than zero, got %s", d)
+	}
+	return nil
+}
+
+func notNegative(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("must not be negative, got %s", d)
+	}
+	return nil
+}
+
+func atLeast(n, min int) error {
+	if n < min {
+		return fmt.Errorf("must be at least %d, got %d", min, n)
+	}
+	return nil
+}
+
+func oneOf(s string, allowed ...string) error {
+	for _, a := range allowed {
+		if s == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("invalid value %q: want one of %s", s, strings.Join(allowed, ", "))
+}
+
+func checkShare(f float64) error {
+	if !(f >= 0 && f <= 1) {
+		return fmt.Errorf("must be between 0 and 1, got %v", f)
+	}
+	return nil
+}
+
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port such as \":8080\"", addr)
+	}
+	if host != "" && host != "localhost" && net.ParseIP(host) == nil {
+		return fmt.Errorf("invalid host %q in %q: want an IP address or localhost", host, addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("invalid port %q in %q: want 0..65535", port, addr)
+	}
+	return nil
+}
+
+func checkAdminAddr(admin, app string) error {
+	if err := checkAddr(admin); err != nil {
+		return err
+	}
+	_, ap, _ := net.SplitHostPort(admin) // checked above
+	_, sp, err := net.SplitHostPort(app)
+	if err == nil && ap == sp && ap != "0" {
+		return fmt.Errorf("must not share port %s with server.addr: admin endpoints never go on the app port", ap)
+	}
+	return nil
+}
+
+func checkHeaderValue(s string) error {
+	if s == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return fmt.Errorf("must not contain control characters")
+		}
+	}
+	return nil
+}
+
+func checkDSN(driver, dsn string) error {
+	if strings.TrimSpace(dsn) == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	if driver == "postgres" && !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return fmt.Errorf("db.driver is postgres, so want a postgres:// URL")
+	}
+	return nil
+}
+
+func checkTokens(tokens []string) error {
+	for _, t := range tokens {
+		if len(t) < 16 {
+			return fmt.Errorf("every token must be at least 16 characters; generate one with: openssl rand -hex 32")
+		}
+		if strings.ContainsAny(t, " \t\r\n") {
+			return fmt.Errorf("tokens must not contain whitespace")
+		}
+	}
+	return nil
+}
+
+func checkOrigins(origins []string) error {
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Errorf("invalid origin %q: want scheme://host[:port]", o)
+		}
+	}
+	return nil
+}
+
+func checkURLs(urls []string) error {
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("invalid URL %q: want http:// or https://", s)
+		}
+	}
+	return nil
+}

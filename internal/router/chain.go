@@ -1,0 +1,125 @@
+package router
+
+import (
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath/hotpath/internal/accesslog"
+	"github.com/hotpath/hotpath/internal/problem"
+	"github.com/hotpath/hotpath/internal/requestid"
+)
+
+// Canonical header names, so SetCanonical skips normalising them per request.
+var (
+	requestIDKey = []byte("X-Request-Id")
+	nosniffKey   = []byte("X-Content-Type-Options")
+	nosniffValue = []byte("nosniff")
+)
+
+// Options are the collaborators of the request chain.
+type Options struct {
+	// IDs makes request ids for requests without a usable X-Request-ID.
+	IDs *requestid.Generator
+	// Access receives the sampled access-log records.
+	Access *accesslog.Logger
+	// Sampler picks which requests are access-logged.
+	Sampler accesslog.Sampler
+	// MaxInflight caps requests being handled at once (0 = no cap).
+	MaxInflight int
+	// Draining, once true, adds Connection: close to every response so that
+	// keep-alive clients move to other replicas during a rolling update.
+	Draining *atomic.Bool
+}
+
+// Handler returns the application listener's request handler: the chain
+// around the registered routes. Call it after every route is registered.
+func (r *Router) Handler(o Options) fasthttp.RequestHandler {
+	c := &chain{router: r, Options: o, overloaded: problem.Static(fasthttp.StatusServiceUnavailable,
+		"the server is at server.max_inflight; retry after the time in Retry-After")}
+	r.limit = int64(o.MaxInflight)
+	r.overload = c.reject
+	r.mux.PanicHandler = c.recovered
+	return c.serve
+}
+
+type chain struct {
+	Options
+	router     *Router
+	overloaded []byte
+}
+
+func (c *chain) serve(ctx *fasthttp.RequestCtx) {
+	// fasthttp stamped the request's arrival; reading it saves a clock call.
+	start := ctx.Time()
+	c.setRequestID(ctx)
+	ctx.Response.Header.SetCanonical(nosniffKey, nosniffValue)
+	if c.Draining != nil && c.Draining.Load() {
+		ctx.SetConnectionClose()
+	}
+	c.router.mux.Handler(ctx)
+	c.finish(ctx, c.router.routeOf(ctx), start)
+}
+
+// setRequestID echoes a safe incoming X-Request-ID or makes a new one.
+func (c *chain) setRequestID(ctx *fasthttp.RequestCtx) {
+	if in := ctx.Request.Header.PeekBytes(requestIDKey); requestid.Valid(in) {
+		ctx.Response.Header.SetCanonical(requestIDKey, in)
+		return
+	}
+	var buf [64]byte
+	ctx.Response.Header.SetCanonical(requestIDKey, c.IDs.Append(buf[:0]))
+}
+
+// finish records metrics and, when sampled, the access-log line.
+func (c *chain) finish(ctx *fasthttp.RequestCtx, rt *Route, start time.Time) {
+	d := time.Since(start)
+	status := ctx.Response.StatusCode()
+	rt.metrics.Observe(status, d)
+	if !c.Sampler.Keep(status, d) {
+		return
+	}
+	rec, ok := c.Access.Acquire()
+	if !ok {
+		c.Access.Drop()
+		return
+	}
+	rec.Time = start
+	rec.RequestID = accesslog.Append(rec.RequestID, ctx.Response.Header.PeekBytes(requestIDKey))
+	rec.Method = accesslog.Append(rec.Method, ctx.Method())
+	rec.Route = rt.Path
+	rec.Path = accesslog.Append(rec.Path, ctx.RequestURI())
+	rec.Status = status
+	rec.Duration = d
+	rec.BytesIn = len(ctx.Request.Body())
+	rec.BytesOut = len(ctx.Response.Body())
+	if addr, err := ctx.RemoteIP().AppendText(rec.RemoteAddr[:0]); err == nil {
+		rec.RemoteAddr = addr
+	}
+	rec.UserAgent = accesslog.Append(rec.UserAgent, ctx.UserAgent())
+	c.Access.Submit(rec)
+}
+
+// reject answers a request over server.max_inflight at once.
+func (c *chain) reject(ctx *fasthttp.RequestCtx) {
+	c.router.metrics.Overloaded.Inc()
+	ctx.Response.Header.Set("Retry-After", "1")
+	problem.WriteStatic(ctx, fasthttp.StatusServiceUnavailable, c.overloaded)
+}
+
+// recovered is the one place panics end: fasthttp recovers none, so without
+// it one bad request would kill the process. It logs the stack and answers 500.
+func (c *chain) recovered(ctx *fasthttp.RequestCtx, p any) {
+	c.router.metrics.Panics.Inc()
+	c.router.log.Error("handler panic",
+		"panic", fmt.Sprint(p),
+		"method", string(ctx.Method()),
+		"path", string(ctx.Path()),
+		"request_id", string(ctx.Response.Header.PeekBytes(requestIDKey)),
+		"stack", string(debug.Stack()))
+	ctx.Response.ResetBody()
+	problem.WriteStatus(ctx, fasthttp.StatusInternalServerError, "the server could not complete the request")
+}

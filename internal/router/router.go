@@ -1,0 +1,126 @@
+// Package router maps requests to handlers and runs the chain every request
+// of the application listener goes through: request id, overload guard,
+// drain, panic recovery, metrics and the access log.
+//
+// Adding an endpoint is one line: r.GET("/path", handler). The route
+// template becomes the metric and log label, resolved at registration.
+package router
+
+import (
+	"log/slog"
+
+	frouter "github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath/hotpath/internal/metrics"
+	"github.com/hotpath/hotpath/internal/problem"
+)
+
+// routeKey is the user-value key under which a matched route leaves its
+// label for the chain. A constant string boxes without allocating.
+const routeKey = "hotpath.route"
+
+// Route is one registered method and path template.
+type Route struct {
+	Method  string
+	Path    string
+	metrics *metrics.Route
+}
+
+// Router registers routes on fasthttp/router and labels them.
+type Router struct {
+	mux       *frouter.Router
+	metrics   *metrics.Registry
+	log       *slog.Logger
+	routes    []*Route
+	unmatched map[string]*Route
+	other     *Route
+	// limit and overload implement server.max_inflight; set by Handler.
+	limit    int64
+	overload fasthttp.RequestHandler
+}
+
+// New creates a router whose 404, 405 and panic answers are problems.
+func New(reg *metrics.Registry, log *slog.Logger) *Router {
+	r := &Router{mux: frouter.New(), metrics: reg, log: log, unmatched: map[string]*Route{}}
+	// An API answers the path it was asked; redirecting case or slash
+	// variants would make two spellings of one resource.
+	r.mux.RedirectTrailingSlash = false
+	r.mux.RedirectFixedPath = false
+	r.mux.HandleMethodNotAllowed = true
+	r.mux.HandleOPTIONS = true
+	r.mux.NotFound = func(ctx *fasthttp.RequestCtx) {
+		problem.WriteStatus(ctx, fasthttp.StatusNotFound, "no resource at this path")
+	}
+	r.mux.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
+		// fasthttp/router has already set Allow.
+		problem.WriteStatus(ctx, fasthttp.StatusMethodNotAllowed, "this method is not allowed here; see the Allow header")
+	}
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+		r.unmatched[m] = &Route{Method: m, Path: "unmatched", metrics: reg.Route(m, "unmatched")}
+	}
+	r.other = &Route{Method: "_OTHER", Path: "unmatched", metrics: reg.Route("_OTHER", "unmatched")}
+	return r
+}
+
+// GET registers h for GET and HEAD on path.
+func (r *Router) GET(path string, h fasthttp.RequestHandler) {
+	r.Handle(fasthttp.MethodGet, path, h)
+	r.Handle(fasthttp.MethodHead, path, h)
+}
+
+// POST registers h for POST on path.
+func (r *Router) POST(path string, h fasthttp.RequestHandler) { r.Handle(fasthttp.MethodPost, path, h) }
+
+// PUT registers h for PUT on path.
+func (r *Router) PUT(path string, h fasthttp.RequestHandler) { r.Handle(fasthttp.MethodPut, path, h) }
+
+// DELETE registers h for DELETE on path.
+func (r *Router) DELETE(path string, h fasthttp.RequestHandler) {
+	r.Handle(fasthttp.MethodDelete, path, h)
+}
+
+// Handle registers h for method on path. Keep hot routes free of {params}:
+// fasthttp/router allocates for parameter routes.
+func (r *Router) Handle(method, path string, h fasthttp.RequestHandler) {
+	route := &Route{Method: method, Path: path, metrics: r.metrics.Route(method, path)}
+	r.routes = append(r.routes, route)
+	r.mux.Handle(method, path, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetUserValue(routeKey, route)
+		n := r.metrics.AddInflight(1)
+		// Deferred so a recovered panic cannot leak an in-flight slot.
+		defer r.metrics.AddInflight(-1)
+		if r.limit > 0 && n > r.limit {
+			r.overload(ctx)
+			return
+		}
+		h(ctx)
+	})
+}
+
+// Routes lists what is registered, in registration order.
+func (r *Router) Routes() []Route {
+	out := make([]Route, len(r.routes))
+	for i, rt := range r.routes {
+		out[i] = *rt
+	}
+	return out
+}
+
+// routeOf returns the route that served ctx, or the unmatched label.
+func (r *Router) routeOf(ctx *fasthttp.RequestCtx) *Route {
+	if rt, ok := ctx.UserValue(routeKey).(*Route); ok {
+		return rt
+	}
+	if rt, ok := r.unmatched[string(ctx.Method())]; ok {
+		return rt
+	}
+	return r.other
+}
+
+// Param returns the {name} path parameter as a string, "" when absent.
+func Param(ctx *fasthttp.RequestCtx, name string) string {
+	// fasthttp/router stores a copy, so the string outlives the request.
+	v, _ := ctx.UserValue(name).(string)
+	return v
+}

@@ -1,0 +1,110 @@
+// Package server runs the application listener: a fasthttp.Server built
+// from config, its listener (with SO_REUSEPORT when asked) and the stop
+// sequence that lets in-flight requests finish.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/reuseport"
+
+	"github.com/hotpath/hotpath/internal/config"
+)
+
+// Server is the application listener.
+type Server struct {
+	srv  *fasthttp.Server
+	ln   net.Listener
+	done chan error
+}
+
+// New builds the fasthttp.Server for handler from the server section.
+func New(cfg config.Server, handler fasthttp.RequestHandler, log *slog.Logger) *Server {
+	return &Server{
+		srv: &fasthttp.Server{
+			Handler:            handler,
+			Name:               cfg.Name,
+			ReadTimeout:        cfg.ReadTimeout,
+			WriteTimeout:       cfg.WriteTimeout,
+			IdleTimeout:        cfg.IdleTimeout,
+			MaxRequestBodySize: cfg.MaxBodySize,
+			ReadBufferSize:     cfg.ReadBufferSize,
+			Concurrency:        cfg.Concurrency,
+			MaxConnsPerIP:      cfg.MaxConnsPerIP,
+			// In-flight responses during Shutdown carry Connection: close.
+			CloseOnShutdown: true,
+			// Parse errors are logged without the request's bytes.
+			SecureErrorLogMessage: true,
+			// Multipart parsing through FormValue has no size limit.
+			DisablePreParseMultipartForm: true,
+			Logger:                       NewLogger(log, "app"),
+		},
+		done: make(chan error, 1),
+	}
+}
+
+// Listen binds addr, with SO_REUSEPORT when reusePort is set so several
+// processes can share the port.
+func Listen(addr string, reusePort bool) (net.Listener, error) {
+	if reusePort {
+		ln, err := reuseport.Listen("tcp4", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen with SO_REUSEPORT on server.addr %s: %w", addr, err)
+		}
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on server.addr %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Serve serves ln in the background until Stop.
+func (s *Server) Serve(ln net.Listener) {
+	s.ln = ln
+	go func() { s.done <- s.srv.Serve(ln) }()
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Stop closes the listener at once, closes idle keep-alive connections and
+// waits for in-flight requests until ctx ends.
+func (s *Server) Stop(ctx context.Context) error {
+	err := s.srv.ShutdownWithContext(ctx)
+	if serveErr := <-s.done; serveErr != nil && !errors.Is(serveErr, net.ErrClosed) {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	if err != nil {
+		return fmt.Errorf("wait for in-flight requests (shutdown.timeout): %w", err)
+	}
+	return nil
+}
+
+// Logger routes fasthttp's internal log lines into slog, at most a few per
+// second so that a storm of broken connections cannot flood the log.
+type Logger struct {
+	log       *slog.Logger
+	component string
+	limit     *rateLimit
+}
+
+// NewLogger returns a fasthttp.Logger writing to log, tagged with component.
+func NewLogger(log *slog.Logger, component string) *Logger {
+	return &Logger{log: log, component: component, limit: &rateLimit{perSecond: 10}}
+}
+
+// Printf implements fasthttp.Logger.
+func (l *Logger) Printf(format string, args ...any) {
+	if !l.limit.allow(time.Now()) {
+		return
+	}
+	l.log.Warn(fmt.Sprintf(format, args...), "component", l.component)
+}
