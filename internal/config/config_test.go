@@ -1,0 +1,137 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestDefaultsMatchRepositoryConfigFile(t *testing.T) {
+	cfg, _, err := Load([]string{"-config", "../../config.toml"}, nil)
+	if err != nil {
+		t.Fatalf("load repository config.toml: %v", err)
+	}
+	if want := Default(); !reflect.DeepEqual(cfg, want) {
+		t.Errorf("config.toml differs from Default():\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestPrecedenceFileEnvFlag(t *testing.T) {
+	path := writeFile(t, `
+[server]
+addr = ":7001"
+read_timeout = "7s"
+name = "from-file"
+[log]
+access_sample = 0.5
+`)
+	env := []string{"HOTPATH_SERVER__ADDR=:7002", "HOTPATH_LOG__ACCESS_SAMPLE=0.25", "HOTPATH_AUTH__TOKENS=aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb", "HOTPATH_TEST_POSTGRES_DSN=ignored", "PATH=/bin"}
+	args := []string{"-config", path, "--server.addr=:7003", "--admin.pprof"}
+	cfg, opts, err := Load(args, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, got, want any) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	check("options path", opts.Path, path)
+	check("server.addr (flag over env over file)", cfg.Server.Addr, ":7003")
+	check("log.access_sample (env over file)", cfg.Log.AccessSample, 0.25)
+	check("server.read_timeout (file over default)", cfg.Server.ReadTimeout, 7*time.Second)
+	check("server.name (file)", cfg.Server.Name, "from-file")
+	check("server.write_timeout (default)", cfg.Server.WriteTimeout, 5*time.Second)
+	check("auth.tokens (comma-separated env)", cfg.Auth.Tokens, []string{"aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"})
+	check("admin.pprof (bare bool flag)", cfg.Admin.Pprof, true)
+}
+
+func TestMissingDefaultFileIsFineButNamedFileIsNot(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if _, _, err := Load(nil, nil); err != nil {
+		t.Errorf("no config.toml and no -config: %v, want defaults", err)
+	}
+	_, _, err := Load([]string{"-config", "nope.toml"}, nil)
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Key != "-config" {
+		t.Errorf("missing named file: err = %v, want a config error about -config", err)
+	}
+}
+
+func TestVersionFlagSkipsLoading(t *testing.T) {
+	_, opts, err := Load([]string{"-version", "-config", "does-not-exist.toml"}, []string{"HOTPATH_SERVER__ADDR=bad"})
+	if err != nil || !opts.Version {
+		t.Errorf("-version: opts %+v err %v, want Version and no error", opts, err)
+	}
+}
+
+func TestInvalidConfigNamesTheKey(t *testing.T) {
+	cases := []struct {
+		name    string
+		file    string
+		env     []string
+		args    []string
+		wantKey string
+		wantMsg string
+	}{
+		{name: "unknown key in file", file: "[server]\nadrr = \":1\"\n", wantKey: "server.adrr", wantMsg: "unknown key"},
+		{name: "unknown section in file", file: "[nope]\nx = 1\n", wantKey: "nope.x", wantMsg: "unknown key"},
+		{name: "unknown key in environment", env: []string{"HOTPATH_SERVER__READTIMEOUT=1s"}, wantKey: "server.readtimeout", wantMsg: "HOTPATH_SERVER__READTIMEOUT"},
+		{name: "unknown flag", args: []string{"--server.adrr=:1"}, wantKey: "server.adrr", wantMsg: "not defined"},
+		{name: "bad duration in file", file: "[server]\nread_timeout = \"5 seconds\"\n", wantKey: "server.read_timeout", wantMsg: "invalid duration"},
+		{name: "number for a duration", file: "[server]\nread_timeout = 5\n", wantKey: "server.read_timeout", wantMsg: "string"},
+		{name: "bad duration in env", env: []string{"HOTPATH_DB__TIMEOUT=soon"}, wantKey: "db.timeout", wantMsg: "invalid duration"},
+		{name: "zero timeout", args: []string{"--server.write_timeout=0s"}, wantKey: "server.write_timeout", wantMsg: "greater than zero"},
+		{name: "sample above 1", env: []string{"HOTPATH_LOG__ACCESS_SAMPLE=1.5"}, wantKey: "log.access_sample", wantMsg: "between 0 and 1"},
+		{name: "sample negative", args: []string{"--log.access_sample=-0.1"}, wantKey: "log.access_sample", wantMsg: "between 0 and 1"},
+		{name: "sample not a number", args: []string{"--log.access_sample=lots"}, wantKey: "log.access_sample", wantMsg: "invalid number"},
+		{name: "address without port", args: []string{"--server.addr=localhost"}, wantKey: "server.addr", wantMsg: "host:port"},
+		{name: "port out of range", args: []string{"--server.addr=:70000"}, wantKey: "server.addr", wantMsg: "0..65535"},
+		{name: "admin on app port", args: []string{"--server.addr=:8080", "--admin.addr=127.0.0.1:8080"}, wantKey: "admin.addr", wantMsg: "must not share"},
+		{name: "unknown driver", env: []string{"HOTPATH_DB__DRIVER=mysql"}, wantKey: "db.driver", wantMsg: "sqlite, postgres"},
+		{name: "postgres with a file dsn", args: []string{"--db.driver=postgres", "--db.dsn=data/x.db"}, wantKey: "db.dsn", wantMsg: "postgres://"},
+		{name: "bad level", args: []string{"--log.level=loud"}, wantKey: "log.level", wantMsg: "debug, info"},
+		{name: "bad bool", args: []string{"--server.reuse_port=maybe"}, wantKey: "server.reuse_port", wantMsg: "invalid boolean"},
+		{name: "bad integer", env: []string{"HOTPATH_SERVER__MAX_BODY_SIZE=1MB"}, wantKey: "server.max_body_size", wantMsg: "invalid integer"},
+		{name: "short token", env: []string{"HOTPATH_AUTH__TOKENS=short"}, wantKey: "auth.tokens", wantMsg: "16 characters"},
+		{name: "bad webhook url", env: []string{"HOTPATH_WEBHOOKS__URLS=ftp://x"}, wantKey: "webhooks.urls", wantMsg: "http"},
+		{name: "stray argument", args: []string{"serve"}, wantKey: "serve", wantMsg: "unexpected argument"},
+		{name: "broken toml", file: "[server\naddr=", wantKey: "-config", wantMsg: "toml"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				args = append([]string{"-config", writeFile(t, tc.file)}, args...)
+			} else {
+				args = append([]string{"-config", writeFile(t, "")}, args...)
+			}
+			_, _, err := Load(args, tc.env)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("file %q env %v args %v: err = %v, want *Error", tc.file, tc.env, tc.args, err)
+			}
+			msg := ce.Error()
+			if ce.Key != tc.wantKey || !strings.Contains(strings.ToLower(msg), strings.ToLower(tc.wantMsg)) {
+				t.Errorf("got key %q message %q, want key %q and message containing %q", ce.Key, msg, tc.wantKey, tc.wantMsg)
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("message %q spans lines, want one line", msg)
+			}
+		})
+	}
+}

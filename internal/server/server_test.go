@@ -1,0 +1,90 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath/hotpath/internal/config"
+)
+
+func TestStopLetsInFlightRequestsFinish(t *testing.T) {
+	entered := make(chan struct{})
+	cfg := config.Default().Server
+	s := New(cfg, func(ctx *fasthttp.RequestCtx) {
+		close(entered)
+		time.Sleep(500 * time.Millisecond)
+		ctx.SetBodyString("done")
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ln, err := Listen("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Serve(ln)
+	url := "http://" + s.Addr().String() + "/"
+	type result struct {
+		status int
+		body   string
+		close  bool
+		err    error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		got <- result{resp.StatusCode, string(b), resp.Close, err}
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	r := <-got
+	if r.err != nil || r.status != 200 || r.body != "done" || !r.close {
+		t.Errorf("in-flight request during Stop: %+v, want 200 \"done\" with Connection: close", r)
+	}
+	if _, err := http.Get(url); err == nil {
+		t.Errorf("listener still accepts after Stop")
+	}
+}
+
+func TestStopGivesUpAtTheTimeout(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	s := New(config.Default().Server, func(ctx *fasthttp.RequestCtx) {
+		close(entered)
+		<-release
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ln, err := Listen("127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Serve(ln)
+	go func() {
+		if resp, err := http.Get("http://" + s.Addr().String() + "/"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := s.Stop(ctx); err == nil {
+		t.Errorf("Stop returned nil with a request still running past the timeout")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Stop took %s, want about the 200ms timeout", took)
+	}
+	close(release)
+}
