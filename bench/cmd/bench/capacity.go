@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/hotpath/hotpath/bench/internal/report"
+)
+
+// capacitySearch finds, for each server, the highest constant arrival rate
+// on o.endpoint whose p99 stays within o.p99 with no errors.
+func capacitySearch(ctx context.Context, o options, servers []*server, command string) *report.Capacity {
+	c := &report.Capacity{
+		Command: command, Driver: o.driver, Endpoint: o.endpoint,
+		TargetP99US: float64(o.p99.Microseconds()), Step: o.step.String(),
+	}
+	for _, s := range servers {
+		if !serves(s.name, o.endpoint) {
+			continue
+		}
+		fmt.Printf("capacity %s /%s: objective p99 <= %s\n", s.name, o.endpoint, o.p99)
+		c.Servers = append(c.Servers, search(ctx, o, endpointURL(s.addr, o.endpoint, o.queries)))
+	}
+	return c
+}
+
+// search doubles the rate from o.startRate until a step misses the
+// objective, then bisects between the best passing and first failing rate
+// until they are within 5 %.
+func search(ctx context.Context, o options, url string) report.CapacityServer {
+	var cs report.CapacityServer
+	good, bad := 0, 0
+	rate := o.startRate
+	for ctx.Err() == nil {
+		if rate > o.maxRate {
+			cs.Limit = fmt.Sprintf("-max-rate %d reached", o.maxRate)
+			break
+		}
+		st, why := attack(ctx, o, url, rate)
+		cs.Steps = append(cs.Steps, st)
+		fmt.Printf("  rate %8s  sent %8s  ok %8s/s  p50 %9s  p99 %9s  errors %d  %s\n",
+			report.Rate(float64(rate)), report.Rate(st.Sent), report.Rate(st.Achieved),
+			report.Latency(st.P50US), report.Latency(st.P99US), st.Errors, okOr(why))
+		if st.Sent < 0.95*float64(rate) {
+			cs.Limit = fmt.Sprintf("the load generator could send only %s of %s req/s; the server's limit is higher",
+				report.Rate(st.Sent), report.Rate(float64(rate)))
+			break
+		}
+		if st.OK {
+			good = rate
+		} else {
+			bad = rate
+			cs.Limit = fmt.Sprintf("at %s req/s: %s", report.Rate(float64(rate)), why)
+		}
+		switch {
+		case bad == 0:
+			rate *= 2
+		case bad-good <= max(bad/20, 1):
+			cs.MaxRate = float64(good)
+			return cs
+		default:
+			rate = (good + bad) / 2
+		}
+		time.Sleep(time.Second) // let queues drain between steps
+	}
+	cs.MaxRate = float64(good)
+	return cs
+}
+
+// attack sends rate requests per second for o.step and says why the step
+// missed the objective, or "" when it met it.
+func attack(ctx context.Context, o options, url string, rate int) (report.CapacityStep, string) {
+	a := vegeta.NewAttacker(
+		vegeta.Timeout(2*time.Second),
+		vegeta.KeepAlive(true),
+		vegeta.Workers(16),
+		vegeta.MaxWorkers(4096),
+		vegeta.Connections(4096),
+	)
+	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: url})
+	var m vegeta.Metrics
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			a.Stop()
+		case <-done:
+		}
+	}()
+	for res := range a.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, o.step, "capacity") {
+		m.Add(res)
+	}
+	close(done)
+	m.Close()
+	errs := m.Requests - uint64(m.Success*float64(m.Requests)+0.5)
+	st := report.CapacityStep{
+		Rate: rate, Sent: m.Rate, Achieved: m.Throughput,
+		P50US: us(m.Latencies.P50), P90US: us(m.Latencies.P90), P99US: us(m.Latencies.P99), MaxUS: us(m.Latencies.Max),
+		Requests: m.Requests, Errors: errs,
+	}
+	why := ""
+	switch {
+	case m.Requests == 0:
+		why = "no requests sent"
+	case errs > 0:
+		why = fmt.Sprintf("%d errors %v %v", errs, m.StatusCodes, m.Errors)
+	case m.Latencies.P99 > o.p99:
+		why = fmt.Sprintf("p99 %s over %s", report.Latency(st.P99US), o.p99)
+	case m.Throughput < 0.95*float64(rate):
+		why = fmt.Sprintf("throughput %s below 95 %% of the rate", report.Rate(m.Throughput))
+	}
+	st.OK = why == ""
+	return st, why
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+func okOr(why string) string {
+	if why == "" {
+		return "ok"
+	}
+	return why
+}

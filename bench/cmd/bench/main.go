@@ -1,0 +1,356 @@
+// Command bench compares hotpath with peer servers under the same load and
+// writes a report: closed-loop throughput with wrk (default), or an open-loop
+// capacity search with vegeta (-capacity).
+//
+//	go run ./cmd/bench -servers hotpath,fasthttp -endpoints json,db -duration 10s
+//	go run ./cmd/bench -capacity -servers hotpath -endpoint json -p99 10ms
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hotpath/hotpath/bench/internal/report"
+	"github.com/hotpath/hotpath/bench/internal/tfb"
+	"github.com/hotpath/hotpath/bench/wrk"
+)
+
+// options are the command-line flags.
+type options struct {
+	servers     []string
+	endpoints   []string
+	duration    time.Duration
+	warmup      time.Duration
+	connections int
+	threads     int
+	rounds      int
+	pipeline    int
+	queries     int
+	driver      string
+	dsn         string
+	hotpath     string
+	config      string
+	binDir      string
+	out         string
+	install     bool
+
+	capacity  bool
+	endpoint  string
+	p99       time.Duration
+	step      time.Duration
+	startRate int
+	maxRate   int
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	o, err := parseFlags()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	cpus := "" // servers' CPUs
+	loadCPUs := ""
+	pinning := "none: fewer than 2 CPUs, so servers and load generator share them (figures not comparable with pinned runs)"
+	if runtime.NumCPU() >= 2 {
+		cpus, loadCPUs = "0", "1"
+		pinning = "servers on CPU 0 (GOMAXPROCS=1), load generator on CPU 1 (taskset)"
+	}
+	if !o.capacity {
+		if err := ensureWrk(o.install); err != nil {
+			return err
+		}
+	}
+
+	work, err := os.MkdirTemp("", "hotpath-bench")
+	if err != nil {
+		return fmt.Errorf("create work dir: %w", err)
+	}
+	defer os.RemoveAll(work)
+	l := launch{hotpath: o.hotpath, config: o.config, binDir: o.binDir, driver: o.driver, dsn: o.dsn, cpus: cpus, logDir: work}
+	if l.binDir == "" {
+		l.binDir = filepath.Join(work, "bin")
+		if err := buildPeers(ctx, o.servers, l.binDir); err != nil {
+			return err
+		}
+	}
+	if err := prepareDB(ctx, &l, work); err != nil {
+		return err
+	}
+
+	servers, err := startAll(ctx, l, o.servers)
+	defer func() {
+		for _, s := range servers {
+			if err := s.stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
+		}
+	}()
+	if err != nil {
+		return err
+	}
+
+	results, err := report.Load(o.out)
+	if err != nil {
+		return err
+	}
+	results.Env = environment(pinning)
+	command := "bench " + strings.Join(os.Args[1:], " ")
+	var problems []string
+	if o.capacity {
+		if err := pinSelf(loadCPUs); err != nil {
+			return err
+		}
+		results.Capacity = capacitySearch(ctx, o, servers, command)
+	} else {
+		results.Throughput, problems = throughput(ctx, o, servers, loadCPUs, command)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted: %w", err)
+	}
+	if err := report.Write(o.out, results); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(o.out, "report.md")); err != nil {
+		problems = append(problems, fmt.Sprintf("report missing: %v", err))
+	}
+	fmt.Printf("report: %s\n", filepath.Join(o.out, "report.md"))
+	if len(problems) > 0 {
+		return fmt.Errorf("%d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
+	}
+	return nil
+}
+
+func parseFlags() (options, error) {
+	var o options
+	var servers, endpoints string
+	mod := moduleDir()
+	host, _ := os.Hostname() // an unnamed host only changes the folder name
+	flag.StringVar(&servers, "servers", "hotpath,"+strings.Join(peerNames, ","), "comma-separated servers: hotpath and peers under bench/peers")
+	flag.StringVar(&endpoints, "endpoints", "plaintext,json,db,queries,fortunes,updates", "comma-separated endpoints (also cached-queries, hotpath only)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured wrk run")
+	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured wrk run before a server's first measured run on an endpoint; 0 skips it")
+	flag.IntVar(&o.connections, "connections", 64, "wrk connections")
+	flag.IntVar(&o.threads, "threads", 1, "wrk threads")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; servers take turns in a rotating order and the median counts")
+	flag.IntVar(&o.pipeline, "pipeline", 16, "HTTP pipelining depth for /plaintext (1 turns it off)")
+	flag.IntVar(&o.queries, "queries", 20, "queries parameter of /queries, /updates and /cached-queries")
+	flag.StringVar(&o.driver, "driver", "postgres", "database: postgres or sqlite")
+	flag.StringVar(&o.dsn, "dsn", "postgres://postgres@127.0.0.1:5432/hotpath_bench?sslmode=disable", "PostgreSQL URL; the database is created and seeded when missing (ignored for sqlite)")
+	flag.StringVar(&o.hotpath, "hotpath", filepath.Join(mod, "..", "bin", "hotpath"), "hotpath binary (make build)")
+	flag.StringVar(&o.config, "config", filepath.Join(mod, "..", "config.toml"), "hotpath config file")
+	flag.StringVar(&o.binDir, "bin", "", "directory of prebuilt peers named after the servers; empty builds them")
+	flag.StringVar(&o.out, "out", filepath.Join(mod, "results", time.Now().UTC().Format("2006-01-02")+"-"+host), "report directory")
+	flag.BoolVar(&o.install, "install", false, "install wrk with apt-get when it is missing (needs root)")
+	flag.BoolVar(&o.capacity, "capacity", false, "search the highest open-loop rate that meets -p99 instead of the wrk comparison")
+	flag.StringVar(&o.endpoint, "endpoint", "json", "endpoint of the capacity search")
+	flag.DurationVar(&o.p99, "p99", 10*time.Millisecond, "capacity objective: p99 latency at most this")
+	flag.DurationVar(&o.step, "step", 3*time.Second, "length of each capacity step")
+	flag.IntVar(&o.startRate, "start-rate", 1000, "first capacity step, requests/s")
+	flag.IntVar(&o.maxRate, "max-rate", 200000, "capacity search stops above this rate")
+	flag.Parse()
+	o.servers = splitList(servers)
+	o.endpoints = splitList(endpoints)
+
+	var errs []error
+	for _, s := range o.servers {
+		if s != "hotpath" && !slices.Contains(peerNames, s) {
+			errs = append(errs, fmt.Errorf("-servers: unknown server %q (known: hotpath, %s)", s, strings.Join(peerNames, ", ")))
+		}
+	}
+	for _, e := range append(slices.Clone(o.endpoints), o.endpoint) {
+		if _, ok := endpointPaths[e]; !ok {
+			errs = append(errs, fmt.Errorf("unknown endpoint %q", e))
+		}
+	}
+	if o.driver != "postgres" && o.driver != "sqlite" {
+		errs = append(errs, fmt.Errorf("-driver %q: use postgres or sqlite", o.driver))
+	}
+	if len(o.servers) == 0 || o.rounds < 1 || o.connections < 1 || o.duration <= 0 || o.p99 <= 0 {
+		errs = append(errs, errors.New("-servers must not be empty; -rounds, -connections, -duration and -p99 must be positive"))
+	}
+	if slices.Contains(o.servers, "hotpath") {
+		if _, err := os.Stat(o.hotpath); err != nil {
+			errs = append(errs, fmt.Errorf("-hotpath %s: %w (run `make build` first)", o.hotpath, err))
+		}
+	}
+	return o, errors.Join(errs...)
+}
+
+// endpointPaths are the request paths; %d is the -queries value.
+var endpointPaths = map[string]string{
+	"plaintext":      "/plaintext",
+	"json":           "/json",
+	"db":             "/db",
+	"queries":        "/queries?queries=%d",
+	"fortunes":       "/fortunes",
+	"updates":        "/updates?queries=%d",
+	"cached-queries": "/cached-queries?count=%d",
+}
+
+func endpointURL(addr, endpoint string, queries int) string {
+	p := endpointPaths[endpoint]
+	if strings.Contains(p, "%d") {
+		p = fmt.Sprintf(p, queries)
+	}
+	return "http://" + addr + p
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// moduleDir is the bench module's directory when run inside it (go run, make),
+// so default paths work from any working directory below it.
+func moduleDir() string {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if gomod := strings.TrimSpace(string(out)); err == nil && strings.HasSuffix(gomod, filepath.Join("bench", "go.mod")) {
+		return filepath.Dir(gomod)
+	}
+	return "."
+}
+
+func ensureWrk(install bool) error {
+	if _, err := wrk.Path(); err == nil {
+		return nil
+	}
+	if !install {
+		return fmt.Errorf("%w, or pass -install as root", wrk.ErrMissing)
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: -install needs root", wrk.ErrMissing)
+	}
+	fmt.Println("installing wrk with apt-get")
+	if exec.Command("apt-get", "install", "-y", "wrk").Run() != nil {
+		// The package lists may be stale or absent on a fresh machine.
+		for _, args := range [][]string{{"update"}, {"install", "-y", "wrk"}} {
+			cmd := exec.Command("apt-get", args...)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("apt-get %s: %w", strings.Join(args, " "), err)
+			}
+		}
+	}
+	_, err := wrk.Path()
+	return err
+}
+
+func buildPeers(ctx context.Context, servers []string, binDir string) error {
+	for _, s := range servers {
+		if s == "hotpath" {
+			continue
+		}
+		fmt.Printf("building peer %s\n", s)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, s), "./peers/"+s)
+		cmd.Dir = moduleDir()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build peer %s (run bench from inside the bench module, or pass -bin): %w\n%s", s, err, out)
+		}
+	}
+	return nil
+}
+
+// prepareDB makes the database ready before any server starts: for
+// PostgreSQL it creates the database when missing and seeds it; for SQLite it
+// gives every server a file in a fresh directory.
+func prepareDB(ctx context.Context, l *launch, work string) error {
+	if l.driver == "sqlite" {
+		l.dsn = filepath.Join(work, "sqlite")
+		return os.MkdirAll(l.dsn, 0o755)
+	}
+	if err := createDatabase(ctx, l.dsn); err != nil {
+		return err
+	}
+	db, err := tfb.Open(ctx, "postgres", l.dsn, 2)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Seed(ctx)
+}
+
+func createDatabase(ctx context.Context, dsn string) error {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return fmt.Errorf("parse -dsn: %w", err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if name == "" {
+		return errors.New("-dsn names no database")
+	}
+	admin := *u
+	admin.Path = "/postgres"
+	conn, err := pgx.Connect(ctx, admin.String())
+	if err != nil {
+		return fmt.Errorf("connect to %s to create database %s: %w", admin.Redacted(), name, err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database %s: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	fmt.Printf("creating database %s\n", name)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// startAll starts the servers one after another, so their start-up work
+// (hotpath's schema check, pool warm-up) does not overlap.
+func startAll(ctx context.Context, l launch, names []string) ([]*server, error) {
+	var servers []*server
+	for _, name := range names {
+		fmt.Printf("starting %s\n", name)
+		s, err := l.start(ctx, name)
+		if err != nil {
+			return servers, err
+		}
+		servers = append(servers, s)
+	}
+	return servers, nil
+}
+
+// pinSelf moves every thread of this process to cpus, so vegeta's load does
+// not compete with the server.
+func pinSelf(cpus string) error {
+	if cpus == "" {
+		return nil
+	}
+	out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, fmt.Sprint(os.Getpid())).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pin load generator to CPU %s: %w: %s", cpus, err, out)
+	}
+	return nil
+}

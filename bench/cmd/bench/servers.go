@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// peerNames are the servers under bench/peers, in report order after hotpath.
+var peerNames = []string{"fasthttp", "nethttp", "gin", "fiber", "gnet"}
+
+// serves reports whether a server implements an endpoint: gnet is a ceiling
+// for the two endpoints without a database, and only hotpath has a cache.
+func serves(server, endpoint string) bool {
+	switch {
+	case server == "gnet":
+		return endpoint == "plaintext" || endpoint == "json"
+	case endpoint == "cached-queries":
+		return server == "hotpath"
+	}
+	return true
+}
+
+// server is one running server process under test.
+type server struct {
+	name  string
+	addr  string // application listener, host:port
+	admin string // hotpath's admin listener; empty for peers
+	cmd   *exec.Cmd
+	log   *os.File
+	done  chan struct{} // closed when the process has exited and been reaped
+}
+
+// launch describes how to start the servers.
+type launch struct {
+	hotpath string // bin/hotpath
+	config  string // config.toml for hotpath
+	binDir  string // built peers
+	driver  string
+	dsn     string // postgres URL; for sqlite a directory of per-server files
+	cpus    string // taskset CPU list for servers; empty means no pinning
+	logDir  string
+}
+
+// start starts one server pinned to l.cpus with GOMAXPROCS=1 and waits until
+// it is ready: hotpath's /readyz on the admin port, a peer's /plaintext.
+func (l launch) start(ctx context.Context, name string) (*server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{name: name, addr: addr}
+	dsn := l.dsn
+	if l.driver == "sqlite" {
+		// Each server gets its own file: SQLite allows one writer, and
+		// hotpath seeds its own schema.
+		dsn = filepath.Join(l.dsn, name+".db")
+	}
+	var argv []string
+	if name == "hotpath" {
+		if s.admin, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		argv = []string{l.hotpath, "-config", l.config,
+			"--server.addr=" + s.addr, "--admin.addr=" + s.admin,
+			"--db.driver=" + l.driver, "--db.dsn=" + dsn,
+			"--log.access_sample=0", "--shutdown.drain=0s"}
+	} else {
+		argv = []string{filepath.Join(l.binDir, name), "-addr", s.addr, "-driver", l.driver, "-dsn", dsn}
+	}
+	if l.cpus != "" {
+		// taskset execs the server, so the process id stays the server's.
+		argv = append([]string{"taskset", "-c", l.cpus}, argv...)
+	}
+	if s.log, err = os.Create(filepath.Join(l.logDir, name+".log")); err != nil {
+		return nil, fmt.Errorf("create log for %s: %w", name, err)
+	}
+	s.cmd = exec.Command(argv[0], argv[1:]...)
+	s.cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		s.log.Close()
+		return nil, fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
+	}
+	s.done = make(chan struct{})
+	go func() {
+		s.cmd.Wait() // the exit status of a server we stop is of no interest
+		close(s.done)
+	}()
+	if err := s.waitReady(ctx); err != nil {
+		s.cmd.Process.Kill() // it never became ready; nothing to drain
+		<-s.done
+		s.log.Close()
+		return nil, fmt.Errorf("%w (log: %s)", err, s.log.Name())
+	}
+	return s, nil
+}
+
+func (s *server) readyURL() string {
+	if s.admin != "" {
+		return "http://" + s.admin + "/readyz"
+	}
+	return "http://" + s.addr + "/plaintext"
+}
+
+func (s *server) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.readyURL(), nil) // the URL is ours and valid
+		if resp, err := client.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body) // drain so the connection is reused
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("%s exited before it was ready: %v", s.name, s.cmd.ProcessState)
+		case <-ctx.Done():
+			return fmt.Errorf("%s not ready at %s within 60s", s.name, s.readyURL())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stop sends SIGTERM and waits up to ten seconds before killing.
+func (s *server) stop() error {
+	defer s.log.Close()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return nil // already gone
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill() // it ignored SIGTERM for ten seconds
+		<-s.done
+		return fmt.Errorf("%s did not stop within 10s of SIGTERM; killed", s.name)
+	}
+}
+
+// procStat reads the process's CPU time (user+system) and peak resident set.
+type procStat struct {
+	cpu     time.Duration
+	peakRSS int64 // bytes, VmHWM
+}
+
+func (s *server) stat() (procStat, error) {
+	return readProcStat(s.cmd.Process.Pid)
+}
+
+// clockTick is USER_HZ, the unit of utime and stime in /proc/PID/stat; it is
+// 100 on every Linux architecture Go supports.
+const clockTick = 100
+
+func readProcStat(pid int) (procStat, error) {
+	var st procStat
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return st, fmt.Errorf("read cpu time of %d: %w", pid, err)
+	}
+	// The command name (field 2) may contain spaces; fields after its ')'
+	// start at field 3, so utime (14) and stime (15) are at 11 and 12.
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	if len(fields) < 13 {
+		return st, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields))
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return st, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	st.cpu = time.Duration(utime+stime) * time.Second / clockTick
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return st, fmt.Errorf("read memory of %d: %w", pid, err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return st, fmt.Errorf("parse VmHWM %q: %w", rest, err)
+			}
+			st.peakRSS = kb * 1024
+		}
+	}
+	return st, nil
+}
+
+// freeAddr returns a loopback address with a port the kernel just reported
+// free; the server binds it a moment later.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}

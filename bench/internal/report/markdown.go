@@ -1,0 +1,151 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Markdown renders report.md.
+func Markdown(r Results) []byte {
+	var b bytes.Buffer
+	e := r.Env
+	fmt.Fprintf(&b, "# hotpath benchmark report\n\n")
+	fmt.Fprintf(&b, "%s on %s, commit `%s`.\n\n", e.Date, e.Host, e.Commit)
+	fmt.Fprintf(&b, "## Environment\n\n| | |\n|---|---|\n")
+	for _, row := range [][2]string{
+		{"CPU", e.CPUModel},
+		{"cores", strconv.Itoa(e.Cores)},
+		{"kernel", e.Kernel},
+		{"Go", e.GoVersion},
+		{"commit", e.Commit},
+		{"pinning", e.Pinning},
+		{"load generator", e.WrkVersion},
+	} {
+		fmt.Fprintf(&b, "| %s | %s |\n", row[0], cell(row[1]))
+	}
+	if len(r.Throughput.Summary) > 0 {
+		writeThroughput(&b, r.Throughput)
+	}
+	if r.Capacity != nil {
+		writeCapacity(&b, *r.Capacity)
+	}
+	return b.Bytes()
+}
+
+func writeThroughput(b *bytes.Buffer, t Throughput) {
+	fmt.Fprintf(b, "\n## Throughput (closed loop, wrk)\n\n")
+	fmt.Fprintf(b, "Command: `%s`\n\n", t.Command)
+	fmt.Fprintf(b, "Each server ran alone on its pinned core with GOMAXPROCS=1 against the %s database. "+
+		"wrk: %d connection(s), %d thread(s), %s per run after a %s warm-up; plaintext pipelined %d deep; "+
+		"/queries and /updates with %d queries. %d round(s); the servers take turns in a different order each round, "+
+		"and every figure is the median over rounds (errors are summed). wrk waits for each answer before sending the next "+
+		"request, so its latencies are optimistic at saturation: use the capacity search for latency objectives.\n\n",
+		t.Driver, t.Connections, t.Threads, t.Duration, t.Warmup, t.Pipeline, t.Queries, t.Rounds)
+	fmt.Fprintf(b, "![requests per second](throughput.svg)\n\n![latency percentiles](latency.svg)\n")
+	for _, ep := range t.Endpoints {
+		rows := summariesFor(t.Summary, ep)
+		if len(rows) == 0 {
+			continue
+		}
+		base := baseline(rows)
+		fmt.Fprintf(b, "\n### %s\n\n", ep)
+		fmt.Fprintf(b, "| server | req/s | vs %s | p50 | p90 | p99 | p99.9 | errors | CPU (cores) | req/s per core | peak RSS |\n", base.Server)
+		fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, s := range rows {
+			ratio := "–"
+			if base.RPS > 0 {
+				ratio = fmt.Sprintf("%.2f×", s.RPS/base.RPS)
+			}
+			perCore := "–"
+			if s.CPUCores > 0 {
+				perCore = Rate(s.RPS / s.CPUCores)
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %d | %.2f | %s | %s |\n",
+				s.Server, Rate(s.RPS), ratio, Latency(s.P50US), Latency(s.P90US), Latency(s.P99US), Latency(s.P999US),
+				s.Errors, s.CPUCores, perCore, Bytes(s.PeakRSS))
+		}
+	}
+}
+
+func writeCapacity(b *bytes.Buffer, c Capacity) {
+	fmt.Fprintf(b, "\n## Capacity (open loop, vegeta)\n\n")
+	fmt.Fprintf(b, "Command: `%s`\n\n", c.Command)
+	fmt.Fprintf(b, "Endpoint /%s on the %s database. Requests arrive at a constant rate whatever the server's speed, "+
+		"each step for %s; the search doubles the rate until a step misses the objective (p99 ≤ %s, no errors, "+
+		"throughput ≥ 95 %% of the rate), then bisects. Sustained rate is the highest step that met it.\n\n",
+		c.Endpoint, c.Driver, c.Step, Latency(c.TargetP99US))
+	fmt.Fprintf(b, "![latency against offered rate](capacity.svg)\n\n")
+	fmt.Fprintf(b, "| server | sustained req/s | search ended by |\n|---|--:|---|\n")
+	for _, s := range c.Servers {
+		fmt.Fprintf(b, "| %s | %s | %s |\n", s.Server, Rate(s.MaxRate), cell(s.Limit))
+	}
+	for _, s := range c.Servers {
+		fmt.Fprintf(b, "\n### %s: steps\n\n", s.Server)
+		fmt.Fprintf(b, "| rate | sent | throughput | p50 | p90 | p99 | max | errors | meets objective |\n")
+		fmt.Fprintf(b, "|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+		for _, st := range sortedSteps(s.Steps) {
+			ok := "no"
+			if st.OK {
+				ok = "yes"
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
+				Rate(float64(st.Rate)), Rate(st.Sent), Rate(st.Achieved), Latency(st.P50US), Latency(st.P90US),
+				Latency(st.P99US), Latency(st.MaxUS), st.Errors, ok)
+		}
+	}
+}
+
+func summariesFor(all []Summary, endpoint string) []Summary {
+	var rows []Summary
+	for _, s := range all {
+		if s.Endpoint == endpoint {
+			rows = append(rows, s)
+		}
+	}
+	return rows
+}
+
+// baseline is hotpath's row when it ran, else the first: ratios compare to it.
+func baseline(rows []Summary) Summary {
+	for _, s := range rows {
+		if s.Server == "hotpath" {
+			return s
+		}
+	}
+	return rows[0]
+}
+
+// Rate formats a per-second figure with thousands separators.
+func Rate(v float64) string {
+	s := strconv.FormatInt(int64(v+0.5), 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// Latency formats microseconds as µs below a millisecond, else ms.
+func Latency(us float64) string {
+	if us < 1000 {
+		return fmt.Sprintf("%.0f µs", us)
+	}
+	return fmt.Sprintf("%.2f ms", us/1000)
+}
+
+// Bytes formats a size in MiB.
+func Bytes(n int64) string {
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+func cell(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return strings.ReplaceAll(s, "|", `\|`)
+}

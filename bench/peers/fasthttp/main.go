@@ -1,0 +1,80 @@
+// Command fasthttp is the bare-fasthttp peer: a switch on the path, pgx for
+// the database, one JSON encoding per request. It is the ceiling hotpath's
+// own fasthttp stack is measured against.
+package main
+
+import (
+	"log"
+
+	"github.com/goccy/go-json"
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath/hotpath/bench/internal/tfb"
+)
+
+// handler routes with a switch on the path, as fasthttp's own examples do.
+type handler struct{ db *tfb.DB }
+
+func main() {
+	tfb.RunPeer(func(db *tfb.DB, addr string) (func() error, func()) {
+		srv := &fasthttp.Server{Name: "fasthttp", Handler: (&handler{db: db}).serve}
+		serve := func() error { return srv.ListenAndServe(addr) }
+		return serve, func() {
+			srv.Shutdown() // the error only says the server was not running
+		}
+	})
+}
+
+func (h *handler) serve(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/plaintext":
+		ctx.SetContentType("text/plain")
+		ctx.SetBodyString("Hello, World!")
+	case "/json":
+		h.json(ctx, struct {
+			Message string `json:"message"`
+		}{"Hello, World!"})
+	case "/db":
+		w, err := h.db.World(ctx, tfb.RandomID())
+		h.result(ctx, w, err)
+	case "/queries":
+		ws, err := h.db.Worlds(ctx, tfb.Count(string(ctx.QueryArgs().Peek("queries"))))
+		h.result(ctx, ws, err)
+	case "/updates":
+		ws, err := h.db.Update(ctx, tfb.Count(string(ctx.QueryArgs().Peek("queries"))))
+		h.result(ctx, ws, err)
+	case "/fortunes":
+		fs, err := h.db.Fortunes(ctx)
+		if err != nil {
+			h.fail(ctx, err)
+			return
+		}
+		ctx.SetContentType("text/html; charset=utf-8")
+		ctx.Response.SetBodyRaw(tfb.AppendFortunesHTML(nil, tfb.AddAndSort(fs)))
+	default:
+		ctx.Error("not found", fasthttp.StatusNotFound)
+	}
+}
+
+func (h *handler) result(ctx *fasthttp.RequestCtx, v any, err error) {
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	h.json(ctx, v)
+}
+
+func (h *handler) json(ctx *fasthttp.RequestCtx, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		h.fail(ctx, err)
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.Response.SetBodyRaw(body)
+}
+
+func (h *handler) fail(ctx *fasthttp.RequestCtx, err error) {
+	log.Printf("%s: %v", ctx.Path(), err)
+	ctx.Error("internal error", fasthttp.StatusInternalServerError)
+}
