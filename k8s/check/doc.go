@@ -1,0 +1,9 @@
+// Package check verifies hotpath's Kubernetes manifests without a cluster.
+//
+// Its tests render every kustomize overlay in-process, decode each object
+// strictly into its Kubernetes API type (an unknown or misspelt field is an
+// error) and assert the invariants that tie the manifests to the server, the
+// repository's config.toml and the Dockerfile: probe paths and ports, the
+// shutdown timeline, autoscaling, disruption budget, network policy and the
+// restricted security context. Run it with `make k8s-check`.
+package check
