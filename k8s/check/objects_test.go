@@ -32,8 +32,8 @@ func TestConfigMapMountedWhereImageReadsIt(t *testing.T) {
 	eachOverlay(t, func(t *testing.T, b *bundle) {
 		cm := only(t, b, "ConfigMap", b.configMaps)
 		file := path.Base(want)
-		// The Secret-free overlays render the base copy, so this also proves
-		// the deployed file is the repository's config.toml.
+		// Compared with the root file itself, not the base copy: this is what
+		// the pods will read.
 		if got := cm.Data[file]; got != string(root.raw) {
 			t.Errorf("ConfigMap %s key %q does not hold %s", cm.Name, file, rootConfigPath)
 		}

@@ -21,12 +21,13 @@ type overlay struct {
 	dir       string
 	namespace string // "" for the base, which leaves it to the overlays
 	hpa       bool   // whether it ships the HorizontalPodAutoscaler
+	pulled    bool   // whether the image comes from a registry, not loaded into a local cluster
 }
 
 var overlays = []overlay{
 	{dir: "../base", hpa: true},
 	{dir: "../overlays/dev", namespace: "hotpath-dev", hpa: false},
-	{dir: "../overlays/prod", namespace: "hotpath", hpa: true},
+	{dir: "../overlays/prod", namespace: "hotpath", hpa: true, pulled: true},
 }
 
 // bundle is one rendered overlay, each object decoded into its API type.

@@ -65,7 +65,7 @@ func TestServerAnswersManifestProbes(t *testing.T) {
 	admin := "http://" + adminAddr
 	// The startup probe's whole budget, as the kubelet would allow.
 	sp := c.StartupProbe
-	budget := time.Duration(sp.PeriodSeconds*sp.FailureThreshold) * time.Second
+	budget := probeWindow(sp)
 	up := func() bool {
 		select {
 		case <-exited:
