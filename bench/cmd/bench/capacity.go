@@ -23,7 +23,9 @@ func capacitySearch(ctx context.Context, o options, servers []*server, command s
 			continue
 		}
 		fmt.Printf("capacity %s /%s: objective p99 <= %s\n", s.name, o.endpoint, o.p99)
-		c.Servers = append(c.Servers, search(ctx, o, endpointURL(s.addr, o.endpoint, o.queries)))
+		cs := search(ctx, o, endpointURL(s.addr, o.endpoint, o.queries))
+		cs.Server = s.name
+		c.Servers = append(c.Servers, cs)
 	}
 	return c
 }

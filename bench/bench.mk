@@ -1,0 +1,66 @@
+# Load-test targets; the root Makefile includes this file, so paths are
+# relative to the repository root. Every knob can be set on the command line:
+#   make bench BENCH_SERVERS=hotpath,fasthttp BENCH_DURATION=15s
+# Each target builds hotpath first and runs the bench module's own runner
+# (bench/cmd/bench), which keeps Gin, Fiber, gnet and vegeta out of the
+# server's module.
+
+GO                ?= go
+BENCH_SERVERS     ?= hotpath,fasthttp,nethttp,gin,fiber,gnet
+BENCH_ENDPOINTS   ?= plaintext,json,db,queries,fortunes,updates
+BENCH_DURATION    ?= 10s
+BENCH_WARMUP      ?= 3s
+BENCH_CONNECTIONS ?= 64
+BENCH_THREADS     ?= 1
+BENCH_ROUNDS      ?= 3
+BENCH_PIPELINE    ?= 16
+BENCH_QUERIES     ?= 20
+BENCH_DRIVER      ?= postgres
+BENCH_DSN         ?= postgres://postgres@127.0.0.1:5432/hotpath_bench?sslmode=disable
+# BENCH_OUT empty means bench/results/<date>-<host>.
+BENCH_OUT         ?=
+BENCH_FLAGS       ?=
+CAPACITY_SERVERS  ?= hotpath
+CAPACITY_ENDPOINT ?= json
+CAPACITY_P99      ?= 10ms
+CAPACITY_STEP     ?= 3s
+CAPACITY_START    ?= 1000
+CAPACITY_MAX      ?= 200000
+BENCH_SMOKE_OUT   ?= $(or $(TMPDIR),/tmp)/hotpath-bench-smoke
+
+BENCH_RUNNER = cd bench && $(GO) run ./cmd/bench \
+	-hotpath $(CURDIR)/bin/hotpath -config $(CURDIR)/config.toml \
+	-driver $(BENCH_DRIVER) -dsn '$(BENCH_DSN)' $(if $(BENCH_OUT),-out $(abspath $(BENCH_OUT)))
+
+.PHONY: bench bench-smoke bench-capacity bench-check
+
+## bench: full comparison of hotpath and its peers with wrk; report in bench/results/
+bench: build
+	$(BENCH_RUNNER) -servers $(BENCH_SERVERS) -endpoints $(BENCH_ENDPOINTS) \
+		-duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) -connections $(BENCH_CONNECTIONS) \
+		-threads $(BENCH_THREADS) -rounds $(BENCH_ROUNDS) -pipeline $(BENCH_PIPELINE) \
+		-queries $(BENCH_QUERIES) $(BENCH_FLAGS)
+
+## bench-smoke: a few seconds end to end (two servers, one round); fails on any error
+bench-smoke: build
+	cd bench && $(GO) run ./cmd/bench \
+		-hotpath $(CURDIR)/bin/hotpath -config $(CURDIR)/config.toml \
+		-driver $(BENCH_DRIVER) -dsn '$(BENCH_DSN)' -out $(BENCH_SMOKE_OUT) \
+		-servers hotpath,fasthttp -endpoints plaintext,json,db,queries,fortunes,updates \
+		-rounds 1 -duration 1s -warmup 0s -connections 16 -queries 5 $(BENCH_FLAGS)
+
+## bench-capacity: highest open-loop rate meeting CAPACITY_P99 on CAPACITY_ENDPOINT
+bench-capacity: build
+	$(BENCH_RUNNER) -capacity -servers $(CAPACITY_SERVERS) -endpoint $(CAPACITY_ENDPOINT) \
+		-p99 $(CAPACITY_P99) -step $(CAPACITY_STEP) -start-rate $(CAPACITY_START) \
+		-max-rate $(CAPACITY_MAX) $(BENCH_FLAGS)
+
+## bench-check: the bench module's tests and a syntax check of the k6 scripts
+bench-check:
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
+	@set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	for f in bench/k6/*.js; do \
+		cp "$$f" "$$dir/$$(basename "$$f" .js).mjs"; \
+		node --check "$$dir/$$(basename "$$f" .js).mjs"; \
+		echo "node --check $$f: ok"; \
+	done

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotpath/hotpath/bench/internal/report"
+	"github.com/hotpath/hotpath/bench/wrk"
+)
+
+// startGnet builds the gnet peer, which needs no database, and starts it the
+// way the runner starts every server.
+func startGnet(t *testing.T) *server {
+	t.Helper()
+	ctx := context.Background()
+	work := t.TempDir()
+	l := launch{binDir: filepath.Join(work, "bin"), driver: "postgres", logDir: work}
+	if runtime.NumCPU() >= 2 {
+		l.cpus = "0"
+	}
+	if err := buildPeers(ctx, []string{"gnet"}, l.binDir); err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.start(ctx, "gnet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	if l.cpus != "" {
+		status, err := os.ReadFile("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(status), "Cpus_allowed_list:\t0\n") {
+			t.Errorf("server not pinned to CPU 0:\n%s", status)
+		}
+	}
+	return s
+}
+
+// TestThroughputReportFromRealRun drives a real server with a short real wrk
+// run and checks every file of the report against the measured runs.
+func TestThroughputReportFromRealRun(t *testing.T) {
+	if _, err := wrk.Path(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but %v", err)
+		}
+		t.Skip(err)
+	}
+	s := startGnet(t)
+	o := options{endpoints: []string{"plaintext", "json", "db"}, duration: time.Second, connections: 8, threads: 1,
+		rounds: 2, pipeline: 4, queries: 20, driver: "postgres"}
+	loadCPUs := ""
+	if runtime.NumCPU() >= 2 {
+		loadCPUs = "1"
+	}
+	tp, problems := throughput(context.Background(), o, []*server{s}, loadCPUs, "bench -test")
+	if len(problems) > 0 {
+		t.Fatalf("problems: %q", problems)
+	}
+	// gnet serves no /db, so it has two endpoints × two rounds.
+	if len(tp.Runs) != 4 || len(tp.Summary) != 2 {
+		t.Fatalf("%d runs and %d summaries, want 4 and 2: %+v", len(tp.Runs), len(tp.Summary), tp.Runs)
+	}
+	for _, r := range tp.Runs {
+		if r.Requests == 0 || r.RPS <= 0 || r.CPUCores <= 0 || r.PeakRSS < 1<<20 {
+			t.Errorf("run %+v: want requests, rps, server CPU and peak RSS measured", r)
+		}
+	}
+
+	dir := filepath.Join(t.TempDir(), "out")
+	in := report.Results{Env: environment("test"), Throughput: tp}
+	if err := report.Write(dir, in); err != nil {
+		t.Fatal(err)
+	}
+	back, err := report.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Throughput.Runs) != 4 || back.Throughput.Summary[0].RPS != tp.Summary[0].RPS {
+		t.Errorf("results.json does not round-trip: %+v", back.Throughput.Summary)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sum := range tp.Summary {
+		row := "| gnet | " + report.Rate(sum.RPS) + " | 1.00× | " + report.Latency(sum.P50US)
+		if !strings.Contains(string(md), "### "+sum.Endpoint+"\n") || !strings.Contains(string(md), row) {
+			t.Errorf("report.md lacks the %s table or row %q:\n%s", sum.Endpoint, row, md)
+		}
+	}
+	for _, name := range []string{"throughput.svg", "latency.svg"} {
+		checkSVG(t, filepath.Join(dir, name), []string{"/plaintext", "/json", "gnet"})
+	}
+}
+
+// TestCapacitySearchMeetsItsOwnRule runs a short real search and checks
+// that every step was judged by the objective and the reported rate is the
+// best passing step.
+func TestCapacitySearchMeetsItsOwnRule(t *testing.T) {
+	s := startGnet(t)
+	o := options{endpoint: "json", p99: 100 * time.Millisecond, step: time.Second, startRate: 250, maxRate: 1000, driver: "postgres"}
+	c := capacitySearch(context.Background(), o, []*server{s}, "bench -capacity -test")
+	if len(c.Servers) != 1 || len(c.Servers[0].Steps) == 0 {
+		t.Fatalf("capacity %+v: want one server with steps", c)
+	}
+	cs := c.Servers[0]
+	best := 0
+	for _, st := range cs.Steps {
+		if st.Requests == 0 {
+			t.Errorf("step %+v sent nothing", st)
+		}
+		meets := st.Errors == 0 && st.P99US <= c.TargetP99US && st.Achieved >= 0.95*float64(st.Rate)
+		if st.OK != meets {
+			t.Errorf("step %+v judged ok=%v against p99 %v", st, st.OK, c.TargetP99US)
+		}
+		if st.OK {
+			best = max(best, st.Rate)
+		}
+	}
+	if cs.MaxRate != float64(best) || cs.Limit == "" {
+		t.Errorf("max rate %v (limit %q), best passing step %d", cs.MaxRate, cs.Limit, best)
+	}
+
+	dir := t.TempDir()
+	if err := report.Write(dir, report.Results{Env: environment("test"), Capacity: c}); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md")) // checked through its content below
+	if !strings.Contains(string(md), "| gnet | "+report.Rate(cs.MaxRate)+" |") {
+		t.Errorf("report.md lacks the capacity row:\n%s", md)
+	}
+	checkSVG(t, filepath.Join(dir, "capacity.svg"), []string{"/json", "gnet"})
+}
+
+// checkSVG parses the file as XML and looks for the given texts.
+func checkSVG(t *testing.T, path string, texts []string) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(strings.NewReader(string(raw)))
+	var shapes int
+	var text strings.Builder
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s is not well-formed XML: %v", path, err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if tok.Name.Local == "rect" || tok.Name.Local == "polyline" || tok.Name.Local == "circle" {
+				shapes++
+			}
+		case xml.CharData:
+			text.Write(tok)
+		}
+	}
+	for _, want := range texts {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("%s has no text %q", path, want)
+		}
+	}
+	if shapes < 3 {
+		t.Errorf("%s draws %d shapes", path, shapes)
+	}
+}
