@@ -28,7 +28,7 @@ func TestServerAnswersManifestProbes(t *testing.T) {
 	bin := buildServer(t)
 	dir := t.TempDir()
 	appAddr, adminAddr := freeAddr(t), freeAddr(t)
-	const drain = 2 * time.Second
+	const drain = 4 * time.Second
 
 	config, err := filepath.Abs(rootConfigPath)
 	if err != nil {
