@@ -3,6 +3,18 @@
 -- Combine with another script by concatenation (each defines other hooks):
 --   cat pipeline.lua report.lua > /tmp/run.lua
 -- Latencies are in microseconds; errors.status counts responses >= 400.
+
+-- wrk 4's coordinated-omission correction can add samples below the
+-- recorded minimum, which latency:percentile never counts; a high percentile
+-- then comes back as 0. The maximum is an upper bound for it, so report that.
+local function pct(latency, p)
+  local v = latency:percentile(p)
+  if v == 0 then
+    return latency.max
+  end
+  return v
+end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -13,6 +25,6 @@ done = function(summary, latency, requests)
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency.min, latency.mean, latency.stdev, latency.max,
-    latency:percentile(50), latency:percentile(75), latency:percentile(90),
-    latency:percentile(99), latency:percentile(99.9)))
+    pct(latency, 50), pct(latency, 75), pct(latency, 90),
+    pct(latency, 99), pct(latency, 99.9)))
 end

@@ -25,6 +25,11 @@ func environment(pinning string) report.Env {
 		WrkVersion: strings.TrimSpace(strings.Split(firstLine("wrk", "-v"), "Copyright")[0]),
 		Date:       time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 	}
+	if raw, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(raw)); len(f) >= 3 {
+			e.LoadAverage = strings.Join(f[:3], " ")
+		}
+	}
 	return e
 }
 

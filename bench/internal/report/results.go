@@ -32,6 +32,10 @@ type Env struct {
 	Pinning    string `json:"pinning"`
 	WrkVersion string `json:"wrk_version"`
 	Date       string `json:"date"`
+	// LoadAverage is /proc/loadavg's 1, 5 and 15 minute figures once the
+	// servers are up and before any load: well above 0 means other work
+	// was competing for the CPUs.
+	LoadAverage string `json:"load_average"`
 }
 
 // Throughput is a closed-loop wrk comparison of servers over endpoints.

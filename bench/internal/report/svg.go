@@ -98,9 +98,9 @@ func LatencySVG(t Throughput) []byte {
 	labels := []string{"p50", "p90", "p99", "p99.9"}
 	for i, ep := range eps {
 		rows := summariesFor(t.Summary, ep)
-		x0 := float64(i%cols*panelW) + 50
+		x0 := float64(i%cols*panelW) + 64
 		y0 := float64(top + i/cols*panelH)
-		pw, ph := float64(panelW-70), float64(panelH-60)
+		pw, ph := float64(panelW-80), float64(panelH-60)
 		lo, hi := math.Inf(1), 0.0
 		for _, r := range rows {
 			for _, v := range []float64{r.P50US, r.P999US} {
@@ -114,7 +114,7 @@ func LatencySVG(t Throughput) []byte {
 		s.text(x0, y0+12, "start", "bold", "/"+ep)
 		for d := lo; d <= hi*1.001; d *= 10 {
 			s.line(x0, yOf(d), x0+pw, yOf(d), "#ddd", "")
-			s.text(x0-4, yOf(d)+4, "end", "normal", Latency(d))
+			s.text(x0-4, yOf(d)+4, "end", "normal", axisLatency(d))
 		}
 		xOf := func(j int) float64 { return x0 + 20 + float64(j)*(pw-40)/float64(len(labels)-1) }
 		for j, l := range labels {
@@ -182,6 +182,17 @@ func CapacitySVG(c Capacity) []byte {
 		}
 	}
 	return g.end()
+}
+
+// axisLatency labels a power-of-ten tick: "100 µs", "10 ms", "1 s".
+func axisLatency(us float64) string {
+	switch {
+	case us >= 1e6:
+		return fmt.Sprintf("%g s", us/1e6)
+	case us >= 1e3:
+		return fmt.Sprintf("%g ms", us/1e3)
+	}
+	return fmt.Sprintf("%g µs", us)
 }
 
 func legend(s *svg, servers []string, x, y float64) {
