@@ -1,0 +1,307 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// SQLite is the embedded store: one file, a pool of readers and a single
+// writer. SQLite allows one writer at a time anyway; funnelling writes
+// through one connection makes them queue in Go instead of spinning on
+// SQLITE_BUSY.
+type SQLite struct {
+	read    *sql.DB
+	write   *sql.DB
+	timeout time.Duration
+
+	world, fortunes, fortunesAfter, fortune          *sql.Stmt // on read
+	updateWorld, setWorld, addFortune, deleteFortune *sql.Stmt // on write
+}
+
+// OpenSQLite opens (creating it and its directory if needed) the database
+// file at o.DSN, migrates and seeds it, and prepares every statement.
+func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
+	if o.DSN == "" || strings.ContainsAny(o.DSN, "?#") {
+		return nil, fmt.Errorf("open sqlite %q: db.dsn must be a file path without '?' or '#'", o.DSN)
+	}
+	if dir := filepath.Dir(o.DSN); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open sqlite %s: create directory: %w", o.DSN, err)
+		}
+	}
+	s := &SQLite{timeout: orDefault(o.Timeout)}
+	busy := "_pragma=busy_timeout(" + strconv.FormatInt(s.timeout.Milliseconds(), 10) + ")"
+
+	// WAL lets readers run while the writer commits; NORMAL sync is safe in
+	// WAL mode (a power cut may lose the last commits, never corrupts).
+	s.write = openPool(o.DSN+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate", 1, o)
+	if err := migrateSQLite(ctx, s.write, orDiscard(o.Logger)); err != nil {
+		return nil, errors.Join(fmt.Errorf("open sqlite %s: %w", o.DSN, err), s.write.Close())
+	}
+
+	readers := o.MaxConns
+	if readers <= 0 {
+		readers = runtime.GOMAXPROCS(0)
+	}
+	s.read = openPool(o.DSN+"?"+busy+"&_pragma=query_only(1)", readers, o)
+
+	var err error
+	stmts := []struct {
+		dst **sql.Stmt
+		db  *sql.DB
+		q   string
+	}{
+		{&s.world, s.read, sqlWorld},
+		{&s.fortunes, s.read, sqlFortunes},
+		{&s.fortunesAfter, s.read, sqlFortunesAfter},
+		{&s.fortune, s.read, sqlFortune},
+		{&s.updateWorld, s.write, sqlUpdateWorld},
+		{&s.setWorld, s.write, sqlSetWorld},
+		{&s.addFortune, s.write, sqlAddFortune},
+		{&s.deleteFortune, s.write, sqlDeleteFortune},
+	}
+	for _, st := range stmts {
+		if *st.dst, err = st.db.PrepareContext(ctx, sqliteParams(st.q)); err != nil {
+			return nil, errors.Join(fmt.Errorf("open sqlite %s: prepare %q: %w", o.DSN, st.q, err), s.Close())
+		}
+	}
+	return s, nil
+}
+
+// openPool opens a database/sql pool of n connections that never shrinks
+// below n, so prepared statements stay prepared.
+func openPool(dsn string, n int, o Options) *sql.DB {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		panic(err) // sql.Open only fails for an unregistered driver name
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxLifetime(o.ConnMaxLifetime)
+	db.SetConnMaxIdleTime(o.ConnMaxIdleTime)
+	return db
+}
+
+// Ready reports whether the schema is in place; for SQLite that is true
+// from the moment OpenSQLite returns.
+func (s *SQLite) Ready() bool { return true }
+
+// Ping reports whether the database file answers a query.
+func (s *SQLite) Ping(ctx context.Context) error {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	var id int32
+	if err := s.world.QueryRowContext(ctx, 1).Scan(&id, &id); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return s.fail(ctx, "ping sqlite", err)
+	}
+	return nil
+}
+
+// World returns the world with the given id.
+func (s *SQLite) World(ctx context.Context, id int32) (World, error) {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	var w World
+	if err := s.world.QueryRowContext(ctx, id).Scan(&w.ID, &w.RandomNumber); err != nil {
+		return World{}, s.fail(ctx, "select world", err)
+	}
+	return w, nil
+}
+
+// Worlds appends to dst[:0] the world of each id, in order, reading each
+// with its own statement.
+func (s *SQLite) Worlds(ctx context.Context, ids []int32, dst []World) ([]World, error) {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	dst = dst[:0]
+	for _, id := range ids {
+		var w World
+		if err := s.world.QueryRowContext(ctx, id).Scan(&w.ID, &w.RandomNumber); err != nil {
+			return dst, s.fail(ctx, "select worlds", err)
+		}
+		dst = append(dst, w)
+	}
+	return dst, nil
+}
+
+// AllWorlds appends every world to dst[:0], ordered by id.
+func (s *SQLite) AllWorlds(ctx context.Context, dst []World) ([]World, error) {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.read.QueryContext(ctx, sqlAllWorlds)
+	if err != nil {
+		return dst[:0], s.fail(ctx, "select all worlds", err)
+	}
+	dst, err = scanRows(rows, dst[:0], func(r *sql.Rows, w *World) error { return r.Scan(&w.ID, &w.RandomNumber) })
+	if err != nil {
+		return dst, s.fail(ctx, "select all worlds", err)
+	}
+	return dst, nil
+}
+
+// UpdateWorlds stores every ws[i].RandomNumber in one transaction. When an
+// id repeats, the last value wins and the earlier entries of ws are set to
+// it, so ws matches the table afterwards. Ids that do not exist are ignored.
+func (s *SQLite) UpdateWorlds(ctx context.Context, ws []World) error {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	sorted := lastWins(ws, make([]World, 0, len(ws)))
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail(ctx, "update worlds: begin", err)
+	}
+	st := tx.StmtContext(ctx, s.updateWorld)
+	for _, w := range sorted {
+		if _, err := st.ExecContext(ctx, w.RandomNumber, w.ID); err != nil {
+			return s.fail(ctx, "update worlds", errors.Join(err, ignoreDone(tx.Rollback())))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail(ctx, "update worlds: commit", err)
+	}
+	return nil
+}
+
+// SetWorld stores randomNumber for the world id and returns the stored row.
+func (s *SQLite) SetWorld(ctx context.Context, id, randomNumber int32) (World, error) {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	var w World
+	if err := s.setWorld.QueryRowContext(ctx, randomNumber, id).Scan(&w.ID, &w.RandomNumber); err != nil {
+		return World{}, s.fail(ctx, "update world", err)
+	}
+	return w, nil
+}
+
+// Fortunes appends every fortune to dst[:0], in no particular order.
+func (s *SQLite) Fortunes(ctx context.Context, dst []Fortune) ([]Fortune, error) {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.fortunes.QueryContext(ctx)
+	return s.fortuneRows(ctx, "select fortunes", rows, err, dst[:0])
+}
+
+// FortunesAfter appends to dst[:0] up to limit fortunes with id > after,
+// ordered by id: pass the last id of one page to get the next. A limit
+// below 1 gives an empty page.
+func (s *SQLite) FortunesAfter(ctx context.Context, after int32, limit int, dst []Fortune) ([]Fortune, error) {
+	if limit <= 0 {
+		return dst[:0], nil
+	}
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.fortunesAfter.QueryContext(ctx, after, limit)
+	return s.fortuneRows(ctx, "select fortunes page", rows, err, dst[:0])
+}
+
+func (s *SQLite) fortuneRows(ctx context.Context, op string, rows *sql.Rows, err error, dst []Fortune) ([]Fortune, error) {
+	if err != nil {
+		return dst, s.fail(ctx, op, err)
+	}
+	dst, err = scanRows(rows, dst, func(r *sql.Rows, f *Fortune) error { return r.Scan(&f.ID, &f.Message) })
+	if err != nil {
+		return dst, s.fail(ctx, op, err)
+	}
+	return dst, nil
+}
+
+// Fortune returns the fortune with the given id.
+func (s *SQLite) Fortune(ctx context.Context, id int32) (Fortune, error) {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	var f Fortune
+	if err := s.fortune.QueryRowContext(ctx, id).Scan(&f.ID, &f.Message); err != nil {
+		return Fortune{}, s.fail(ctx, "select fortune", err)
+	}
+	return f, nil
+}
+
+// AddFortune stores a new fortune and returns it with the id the database
+// assigned. Messages that are not valid UTF-8, contain NUL or exceed
+// MaxMessageLen characters are refused with ErrInvalid.
+func (s *SQLite) AddFortune(ctx context.Context, message string) (Fortune, error) {
+	if err := validMessage(message); err != nil {
+		return Fortune{}, err
+	}
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	f := Fortune{Message: message}
+	if err := s.addFortune.QueryRowContext(ctx, message).Scan(&f.ID); err != nil {
+		return Fortune{}, s.fail(ctx, "insert fortune", err)
+	}
+	return f, nil
+}
+
+// DeleteFortune removes the fortune with the given id.
+func (s *SQLite) DeleteFortune(ctx context.Context, id int32) error {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	res, err := s.deleteFortune.ExecContext(ctx, id)
+	if err != nil {
+		return s.fail(ctx, "delete fortune", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return s.fail(ctx, "delete fortune", errors.Join(sql.ErrNoRows, err))
+	}
+	return nil
+}
+
+// Close closes both pools; prepared statements go with their connections.
+func (s *SQLite) Close() error {
+	var errs []error
+	for _, db := range []*sql.DB{s.read, s.write} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fail wraps err with op and classifies it: a missing row is ErrNotFound;
+// busy, locked, interrupted or out of time is ErrUnavailable.
+func (s *SQLite) fail(ctx context.Context, op string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the low byte is the primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT:
+			return unavailable(op, err)
+		}
+	}
+	if contextDone(ctx, err) || errors.Is(err, sql.ErrConnDone) {
+		return unavailable(op, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// scanRows appends one element per row to dst and closes rows.
+func scanRows[T any](rows *sql.Rows, dst []T, scan func(*sql.Rows, *T) error) ([]T, error) {
+	defer rows.Close()
+	for rows.Next() {
+		var v T
+		if err := scan(rows, &v); err != nil {
+			return dst, err
+		}
+		dst = append(dst, v)
+	}
+	return dst, rows.Err()
+}
+
+// sqliteParams rewrites $1, $2 ... into ?1, ?2 ... so both drivers share
+// one text per statement. It runs once per statement at open.
+func sqliteParams(q string) string {
+	return strings.ReplaceAll(q, "$", "?")
+}

@@ -1,0 +1,170 @@
+// Package store holds hotpath's data: the World and Fortune tables on SQLite
+// (embedded, the default) or PostgreSQL. It knows nothing of HTTP; callers
+// turn ErrNotFound and ErrUnavailable into status codes.
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// World is one row of the World table.
+type World struct {
+	ID           int32 `json:"id"`
+	RandomNumber int32 `json:"randomNumber"`
+}
+
+// Fortune is one row of the Fortune table.
+type Fortune struct {
+	ID      int32  `json:"id"`
+	Message string `json:"message"`
+}
+
+// Options configures OpenSQLite and OpenPostgres.
+type Options struct {
+	// Driver is "sqlite" or "postgres" (db.driver); the Open functions do not
+	// read it, it is here so one Options value describes the whole database.
+	Driver string
+	// DSN is the SQLite file path (its directory is created) or a
+	// postgres:// URL (db.dsn).
+	DSN string
+	// Timeout bounds every call whose context has no deadline (db.timeout).
+	// It is also SQLite's busy_timeout and PostgreSQL's connect_timeout,
+	// statement_timeout, lock_timeout and idle_in_transaction_session_timeout.
+	// Zero means DefaultTimeout.
+	Timeout time.Duration
+	// MaxConns caps the connection pool; 0 picks GOMAXPROCS readers for
+	// SQLite and 4*GOMAXPROCS connections for PostgreSQL.
+	MaxConns int
+	// ConnMaxLifetime and ConnMaxIdleTime recycle pooled connections;
+	// zero keeps the driver's default.
+	ConnMaxLifetime, ConnMaxIdleTime time.Duration
+	// Logger receives migration and connectivity events; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultTimeout is used when Options.Timeout is zero; it matches the
+// db.timeout default.
+const DefaultTimeout = 2 * time.Second
+
+// ErrNotFound reports that the requested row does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrUnavailable is wrapped by every error caused by the database being
+// unreachable, slow, busy, out of connections or not migrated yet: the
+// request may succeed later, so callers answer 503 with Retry-After.
+var ErrUnavailable = errors.New("store: database unavailable")
+
+// unavailable marks err as transient while keeping it inspectable.
+func unavailable(op string, err error) error {
+	return &opError{op: op, err: err, unavailable: true}
+}
+
+// opError carries the operation that failed and whether it was transient.
+type opError struct {
+	op          string
+	err         error
+	unavailable bool
+}
+
+func (e *opError) Error() string { return e.op + ": " + e.err.Error() }
+
+// Unwrap exposes both the cause and, for transient failures, ErrUnavailable.
+func (e *opError) Unwrap() []error {
+	if e.unavailable {
+		return []error{ErrUnavailable, e.err}
+	}
+	return []error{e.err}
+}
+
+// withTimeout applies d to ctx unless the caller already set a deadline,
+// so no call can wait forever on a dead database.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// contextDone reports whether err comes from a cancelled or expired context.
+func contextDone(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// lastWins returns ws sorted by id with one entry per id, holding the last
+// value given for it, in scratch. Sorting fixes the lock order so concurrent
+// updates cannot deadlock; ws itself is rewritten so that every entry of a
+// repeated id carries the value that will be stored.
+func lastWins(ws, scratch []World) []World {
+	scratch = append(scratch[:0], ws...)
+	slices.SortStableFunc(scratch, func(a, b World) int { return cmp.Compare(a.ID, b.ID) })
+	out := scratch[:0]
+	for i, w := range scratch {
+		if i+1 < len(scratch) && scratch[i+1].ID == w.ID {
+			continue // a later entry for the same id wins
+		}
+		out = append(out, w)
+	}
+	for i := range ws {
+		j, _ := slices.BinarySearchFunc(out, ws[i].ID, func(w World, id int32) int { return cmp.Compare(w.ID, id) })
+		ws[i].RandomNumber = out[j].RandomNumber
+	}
+	return out
+}
+
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+func orDefault(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultTimeout
+	}
+	return d
+}
+
+// MaxMessageLen is the longest fortune message, in characters, that
+// AddFortune accepts (PostgreSQL's column is varchar(2048)).
+const MaxMessageLen = 2048
+
+// ErrInvalid reports a value the database cannot store as given, such as a
+// message with invalid UTF-8; callers answer 422.
+var ErrInvalid = errors.New("store: invalid value")
+
+// validMessage applies the same rules on both drivers, so a message SQLite
+// would accept is not refused later by PostgreSQL.
+func validMessage(m string) error {
+	switch {
+	case !utf8.ValidString(m):
+		return fmt.Errorf("fortune message is not valid UTF-8: %w", ErrInvalid)
+	case strings.IndexByte(m, 0) >= 0:
+		return fmt.Errorf("fortune message contains a NUL byte: %w", ErrInvalid)
+	case utf8.RuneCountInString(m) > MaxMessageLen:
+		return fmt.Errorf("fortune message is longer than %d characters: %w", MaxMessageLen, ErrInvalid)
+	}
+	return nil
+}
+
+// The statements, written once for both drivers with $N placeholders
+// (SQLite gets them as ?N). Every value is a bound parameter.
+const (
+	sqlWorld         = `SELECT id, randomNumber FROM World WHERE id = $1`
+	sqlAllWorlds     = `SELECT id, randomNumber FROM World ORDER BY id`
+	sqlUpdateWorld   = `UPDATE World SET randomNumber = $1 WHERE id = $2`
+	sqlSetWorld      = `UPDATE World SET randomNumber = $1 WHERE id = $2 RETURNING id, randomNumber`
+	sqlFortunes      = `SELECT id, message FROM Fortune`
+	sqlFortunesAfter = `SELECT id, message FROM Fortune WHERE id > $1 ORDER BY id LIMIT $2`
+	sqlFortune       = `SELECT id, message FROM Fortune WHERE id = $1`
+	sqlAddFortune    = `INSERT INTO Fortune (message) VALUES ($1) RETURNING id`
+	sqlDeleteFortune = `DELETE FROM Fortune WHERE id = $1`
+)
