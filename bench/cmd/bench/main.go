@@ -138,6 +138,9 @@ func run() error {
 	}
 	fmt.Printf("report: %s\n", filepath.Join(o.out, "report.md"))
 	if len(problems) > 0 {
+		for _, s := range servers {
+			fmt.Fprintf(os.Stderr, "--- %s output (last lines)\n%s\n", s.name, s.logTail())
+		}
 		return fmt.Errorf("%d problem(s):\n  %s", len(problems), strings.Join(problems, "\n  "))
 	}
 	return nil

@@ -5,7 +5,10 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -105,6 +108,37 @@ func TestThroughputReportFromRealRun(t *testing.T) {
 	}
 	for _, name := range []string{"throughput.svg", "latency.svg"} {
 		checkSVG(t, filepath.Join(dir, name), []string{"/plaintext", "/json", "gnet"})
+	}
+}
+
+// TestThroughputReportsFailedAnswers serves 500s from this test process
+// (its own /proc entry stands in for a server's) and expects every run to be
+// listed as a problem, which makes the runner exit non-zero.
+func TestThroughputReportsFailedAnswers(t *testing.T) {
+	if _, err := wrk.Path(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but %v", err)
+		}
+		t.Skip(err)
+	}
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "database down", http.StatusServiceUnavailable)
+	}))
+	defer broken.Close()
+	self, err := os.FindProcess(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{name: "fasthttp", addr: strings.TrimPrefix(broken.URL, "http://"), cmd: &exec.Cmd{Process: self}}
+	o := options{endpoints: []string{"json", "db"}, duration: time.Second, connections: 2, threads: 1, rounds: 1, pipeline: 1, queries: 1}
+	tp, problems := throughput(context.Background(), o, []*server{s}, "", "bench -test")
+	if len(problems) != 2 || len(tp.Runs) != 2 {
+		t.Fatalf("problems %q, runs %d: want one problem per run", problems, len(tp.Runs))
+	}
+	for i, p := range problems {
+		if !strings.Contains(p, "errors") || tp.Runs[i].Errors.Status != tp.Runs[i].Requests {
+			t.Errorf("problem %q for run %+v", p, tp.Runs[i])
+		}
 	}
 }
 

@@ -101,7 +101,7 @@ func (l launch) start(ctx context.Context, name string) (*server, error) {
 		s.cmd.Process.Kill() // it never became ready; nothing to drain
 		<-s.done
 		s.log.Close()
-		return nil, fmt.Errorf("%w (log: %s)", err, s.log.Name())
+		return nil, fmt.Errorf("%w; its output ends:\n%s", err, s.logTail())
 	}
 	return s, nil
 }
@@ -150,6 +150,20 @@ func (s *server) stop() error {
 		<-s.done
 		return fmt.Errorf("%s did not stop within 10s of SIGTERM; killed", s.name)
 	}
+}
+
+// logTail returns the last lines the server wrote, for error messages (the
+// log files live in a temporary directory that is removed at exit).
+func (s *server) logTail() string {
+	raw, err := os.ReadFile(s.log.Name())
+	if err != nil {
+		return fmt.Sprintf("(log unreadable: %v)", err)
+	}
+	const n = 2000
+	if len(raw) > n {
+		raw = raw[len(raw)-n:]
+	}
+	return strings.TrimSpace(string(raw))
 }
 
 // procStat reads the process's CPU time (user+system) and peak resident set.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hotpath/hotpath/bench/internal/report"
@@ -21,6 +22,10 @@ func throughput(ctx context.Context, o options, servers []*server, loadCPUs, com
 	}
 	for _, s := range servers {
 		t.Servers = append(t.Servers, s.name)
+	}
+	t.Paths = map[string]string{}
+	for _, ep := range o.endpoints {
+		t.Paths[ep] = strings.TrimPrefix(endpointURL("", ep, o.queries), "http://")
 	}
 	var problems []string
 	warmed := map[string]bool{}
@@ -56,7 +61,7 @@ func throughput(ctx context.Context, o options, servers []*server, loadCPUs, com
 				case r.Requests == 0:
 					problems = append(problems, fmt.Sprintf("round %d %s %s: no requests answered", round, s.name, ep))
 				case r.Errors.Total() > 0:
-					problems = append(problems, fmt.Sprintf("round %d %s %s: %d errors (%+v); see the server log",
+					problems = append(problems, fmt.Sprintf("round %d %s %s: %d errors (%+v)",
 						round, s.name, ep, r.Errors.Total(), r.Errors))
 				}
 			}

@@ -52,6 +52,9 @@ func writeThroughput(b *bytes.Buffer, t Throughput) {
 		}
 		base := baseline(rows)
 		fmt.Fprintf(b, "\n### %s\n\n", ep)
+		if p := t.Paths[ep]; p != "" {
+			fmt.Fprintf(b, "`GET %s`\n\n", p)
+		}
 		fmt.Fprintf(b, "| server | req/s | vs %s | p50 | p90 | p99 | p99.9 | errors | CPU (cores) | req/s per core | peak RSS |\n", base.Server)
 		fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, s := range rows {

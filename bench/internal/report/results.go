@@ -40,18 +40,20 @@ type Env struct {
 
 // Throughput is a closed-loop wrk comparison of servers over endpoints.
 type Throughput struct {
-	Command     string   `json:"command"`
-	Driver      string   `json:"driver"`
-	Servers     []string `json:"servers"`
-	Endpoints   []string `json:"endpoints"`
-	Duration    string   `json:"duration"`
-	Warmup      string   `json:"warmup"`
-	Connections int      `json:"connections"`
-	Threads     int      `json:"threads"`
-	Pipeline    int      `json:"pipeline"`
-	Queries     int      `json:"queries"`
-	Rounds      int      `json:"rounds"`
-	Runs        []Run    `json:"runs"`
+	Command   string   `json:"command"`
+	Driver    string   `json:"driver"`
+	Servers   []string `json:"servers"`
+	Endpoints []string `json:"endpoints"`
+	// Paths maps each endpoint to the request path wrk sent.
+	Paths       map[string]string `json:"paths"`
+	Duration    string            `json:"duration"`
+	Warmup      string            `json:"warmup"`
+	Connections int               `json:"connections"`
+	Threads     int               `json:"threads"`
+	Pipeline    int               `json:"pipeline"`
+	Queries     int               `json:"queries"`
+	Rounds      int               `json:"rounds"`
+	Runs        []Run             `json:"runs"`
 	// Summary holds one row per server and endpoint: medians over rounds.
 	Summary []Summary `json:"summary"`
 }
