@@ -96,6 +96,12 @@ func run() error {
 			return err
 		}
 	}
+	if l.hotpath == "" && slices.Contains(o.servers, "hotpath") {
+		l.hotpath = filepath.Join(work, "bin", "hotpath")
+		if err := buildHotpath(ctx, l.hotpath); err != nil {
+			return err
+		}
+	}
 	if err := prepareDB(ctx, &l, work); err != nil {
 		return err
 	}
@@ -162,7 +168,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.queries, "queries", 20, "queries parameter of /queries, /updates and /cached-queries")
 	flag.StringVar(&o.driver, "driver", "postgres", "database: postgres or sqlite")
 	flag.StringVar(&o.dsn, "dsn", "postgres://postgres@127.0.0.1:5432/hotpath_bench?sslmode=disable", "PostgreSQL URL; the database is created and seeded when missing (ignored for sqlite)")
-	flag.StringVar(&o.hotpath, "hotpath", filepath.Join(mod, "..", "bin", "hotpath"), "hotpath binary (make build)")
+	flag.StringVar(&o.hotpath, "hotpath", "", "hotpath binary (make build); empty builds ./cmd/hotpath of the repository around the bench module")
 	flag.StringVar(&o.config, "config", filepath.Join(mod, "..", "config.toml"), "hotpath config file")
 	flag.StringVar(&o.binDir, "bin", "", "directory of prebuilt peers named after the servers; empty builds them")
 	flag.StringVar(&o.out, "out", filepath.Join(mod, "results", time.Now().UTC().Format("2006-01-02")+"-"+host), "report directory")
@@ -194,7 +200,7 @@ func parseFlags() (options, error) {
 	if len(o.servers) == 0 || o.rounds < 1 || o.connections < 1 || o.duration <= 0 || o.p99 <= 0 {
 		errs = append(errs, errors.New("-servers must not be empty; -rounds, -connections, -duration and -p99 must be positive"))
 	}
-	if slices.Contains(o.servers, "hotpath") {
+	if slices.Contains(o.servers, "hotpath") && o.hotpath != "" {
 		if _, err := os.Stat(o.hotpath); err != nil {
 			errs = append(errs, fmt.Errorf("-hotpath %s: %w (run `make build` first)", o.hotpath, err))
 		}
@@ -277,6 +283,19 @@ func buildPeers(ctx context.Context, servers []string, binDir string) error {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("build peer %s (run bench from inside the bench module, or pass -bin): %w\n%s", s, err, out)
 		}
+	}
+	return nil
+}
+
+// buildHotpath builds the server from the repository that holds this bench
+// module, as `make build` would but without the version stamp.
+func buildHotpath(ctx context.Context, out string) error {
+	fmt.Println("building hotpath")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/hotpath")
+	cmd.Dir = filepath.Join(moduleDir(), "..")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build hotpath in %s (or pass -hotpath): %w\n%s", cmd.Dir, err, output)
 	}
 	return nil
 }
