@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"runtime"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
@@ -23,7 +27,7 @@ func capacitySearch(ctx context.Context, o options, servers []*server, command s
 			continue
 		}
 		fmt.Printf("capacity %s /%s: objective p99 <= %s\n", s.name, o.endpoint, o.p99)
-		cs := search(ctx, o, endpointURL(s.addr, o.endpoint, o.queries))
+		cs := search(ctx, o, s)
 		cs.Server = s.name
 		c.Servers = append(c.Servers, cs)
 	}
@@ -33,8 +37,9 @@ func capacitySearch(ctx context.Context, o options, servers []*server, command s
 // search doubles the rate from o.startRate until a step misses the
 // objective, then bisects between the best passing and first failing rate
 // until they are within 5 %.
-func search(ctx context.Context, o options, url string) report.CapacityServer {
+func search(ctx context.Context, o options, s *server) report.CapacityServer {
 	var cs report.CapacityServer
+	url := endpointURL(s.addr, o.endpoint, o.queries)
 	good, bad := 0, 0
 	rate := o.startRate
 	for ctx.Err() == nil {
@@ -42,14 +47,25 @@ func search(ctx context.Context, o options, url string) report.CapacityServer {
 			cs.Limit = fmt.Sprintf("-max-rate %d reached", o.maxRate)
 			break
 		}
-		st, why := attack(ctx, o, url, rate)
+		st, why, err := measuredAttack(ctx, o, s, url, rate)
+		if err != nil {
+			cs.Limit = err.Error()
+			break
+		}
 		cs.Steps = append(cs.Steps, st)
-		fmt.Printf("  rate %8s  sent %8s  ok %8s/s  p50 %9s  p99 %9s  errors %d  %s\n",
+		fmt.Printf("  rate %8s  sent %8s  ok %8s/s  p50 %9s  p99 %9s  errors %d  cpu server %.2f load %.2f  %s\n",
 			report.Rate(float64(rate)), report.Rate(st.Sent), report.Rate(st.Achieved),
-			report.Latency(st.P50US), report.Latency(st.P99US), st.Errors, okOr(why))
+			report.Latency(st.P50US), report.Latency(st.P99US), st.Errors, st.ServerCPU, st.LoadCPU, okOr(why))
 		if st.Sent < 0.95*float64(rate) {
 			cs.Limit = fmt.Sprintf("the load generator could send only %s of %s req/s; the server's limit is higher",
 				report.Rate(st.Sent), report.Rate(float64(rate)))
+			break
+		}
+		// A generator that used its whole CPU delays its own reading of
+		// answers, which shows up as latency the server did not cause.
+		if !st.OK && st.LoadCPU >= 0.9*float64(loadCores()) {
+			cs.Limit = fmt.Sprintf("at %s req/s the load generator used %.2f of its %d CPU(s) while the server used %.2f: "+
+				"the generator, not the server, hit its limit (%s)", report.Rate(float64(rate)), st.LoadCPU, loadCores(), st.ServerCPU, why)
 			break
 		}
 		if st.OK {
@@ -73,6 +89,41 @@ func search(ctx context.Context, o options, url string) report.CapacityServer {
 	return cs
 }
 
+// measuredAttack is attack plus the CPU the server and this process used.
+func measuredAttack(ctx context.Context, o options, s *server, url string, rate int) (report.CapacityStep, string, error) {
+	srvBefore, err := s.stat()
+	if err != nil {
+		return report.CapacityStep{}, "", err
+	}
+	selfBefore, err := readProcStat(os.Getpid())
+	if err != nil {
+		return report.CapacityStep{}, "", err
+	}
+	start := time.Now()
+	st, why := attack(ctx, o, url, rate)
+	wall := time.Since(start).Seconds()
+	srvAfter, err := s.stat()
+	if err != nil {
+		return st, why, err
+	}
+	selfAfter, err := readProcStat(os.Getpid())
+	if err != nil {
+		return st, why, err
+	}
+	st.ServerCPU = (srvAfter.cpu - srvBefore.cpu).Seconds() / wall
+	st.LoadCPU = (selfAfter.cpu - selfBefore.cpu).Seconds() / wall
+	return st, why, nil
+}
+
+// loadCores is how many CPUs this process may run on.
+func loadCores() int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return runtime.NumCPU()
+	}
+	return set.Count()
+}
+
 // attack sends rate requests per second for o.step and says why the step
 // missed the objective, or "" when it met it.
 func attack(ctx context.Context, o options, url string, rate int) (report.CapacityStep, string) {
@@ -82,6 +133,7 @@ func attack(ctx context.Context, o options, url string, rate int) (report.Capaci
 		vegeta.Workers(16),
 		vegeta.MaxWorkers(4096),
 		vegeta.Connections(4096),
+		vegeta.MaxBody(0), // read and discard bodies instead of keeping them
 	)
 	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: url})
 	var m vegeta.Metrics

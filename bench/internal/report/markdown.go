@@ -87,16 +87,16 @@ func writeCapacity(b *bytes.Buffer, c Capacity) {
 	}
 	for _, s := range c.Servers {
 		fmt.Fprintf(b, "\n### %s: steps\n\n", s.Server)
-		fmt.Fprintf(b, "| rate | sent | throughput | p50 | p90 | p99 | max | errors | meets objective |\n")
-		fmt.Fprintf(b, "|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+		fmt.Fprintf(b, "| rate | sent | throughput | p50 | p90 | p99 | max | errors | server CPU | generator CPU | meets objective |\n")
+		fmt.Fprintf(b, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 		for _, st := range sortedSteps(s.Steps) {
 			ok := "no"
 			if st.OK {
 				ok = "yes"
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %d | %.2f | %.2f | %s |\n",
 				Rate(float64(st.Rate)), Rate(st.Sent), Rate(st.Achieved), Latency(st.P50US), Latency(st.P90US),
-				Latency(st.P99US), Latency(st.MaxUS), st.Errors, ok)
+				Latency(st.P99US), Latency(st.MaxUS), st.Errors, st.ServerCPU, st.LoadCPU, ok)
 		}
 	}
 }

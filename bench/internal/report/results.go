@@ -167,6 +167,10 @@ type CapacityStep struct {
 	Requests uint64  `json:"requests"`
 	Errors   uint64  `json:"errors"`
 	OK       bool    `json:"ok"`
+	// ServerCPU and LoadCPU are the cores the server and the load
+	// generator used during the step.
+	ServerCPU float64 `json:"server_cpu_cores"`
+	LoadCPU   float64 `json:"load_cpu_cores"`
 }
 
 // Load reads dir/results.json; a missing file gives empty Results.
