@@ -132,7 +132,12 @@ func attack(ctx context.Context, o options, url string, rate int) (report.Capaci
 		vegeta.KeepAlive(true),
 		vegeta.Workers(16),
 		vegeta.MaxWorkers(4096),
-		vegeta.Connections(4096),
+		// A cap on connections: without it a short stall makes vegeta dial
+		// thousands of new connections at once, and the dial storm, not the
+		// server, sets the latency. Requests beyond it wait for a
+		// connection, and that wait counts in their latency.
+		vegeta.Connections(512),
+		vegeta.MaxConnections(512),
 		vegeta.MaxBody(0), // read and discard bodies instead of keeping them
 	)
 	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodGet, URL: url})

@@ -21,7 +21,7 @@ func Markdown(r Results) []byte {
 		{"Go", e.GoVersion},
 		{"commit", e.Commit},
 		{"pinning", e.Pinning},
-		{"load generator", e.WrkVersion},
+		{"wrk", e.WrkVersion},
 		{"load average (1, 5, 15 min) before the load", e.LoadAverage},
 	} {
 		fmt.Fprintf(&b, "| %s | %s |\n", row[0], cell(row[1]))
