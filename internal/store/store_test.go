@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -528,6 +530,67 @@ func TestInjectionPayloadsAreStoredVerbatim(t *testing.T) {
 		fs, err := s.Fortunes(ctx, nil)
 		if err != nil || !slices.Equal(sortedFortunes(fs)[:12], seedFortunes) {
 			t.Errorf("seed fortunes changed: %v", err)
+		}
+	})
+}
+
+// TestUpdateWorldsConcurrentIsSerializable runs overlapping UpdateWorlds
+// calls on a few hot rows. Each call writes one value, unique to it, to all
+// its ids. Afterwards no pair of rows may disagree about which of two calls
+// came last: that would be a lost or half-applied write.
+func TestUpdateWorldsConcurrentIsSerializable(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, e env, s db) {
+		const workers, calls, hot = 8, 15, 40
+		touched := make([][]int32, workers*calls+1) // call value -> ids it wrote
+		var wg sync.WaitGroup
+		errs := make(chan error, workers*calls)
+		for g := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(g), 1))
+				for c := range calls {
+					v := int32(g*calls + c + 1)
+					ws := make([]World, 10)
+					for i := range ws {
+						ws[i] = World{ID: rng.Int32N(hot) + 1, RandomNumber: v}
+					}
+					for _, w := range ws {
+						touched[v] = append(touched[v], w.ID)
+					}
+					if err := s.UpdateWorlds(context.Background(), ws); err != nil {
+						errs <- err
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("UpdateWorlds: %v", err)
+		}
+		ids := make([]int32, hot)
+		for i := range ids {
+			ids[i] = int32(i + 1)
+		}
+		final, err := s.Worlds(context.Background(), ids, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := map[int32]int32{} // id -> value of the call that wrote it last
+		for _, w := range final {
+			last[w.ID] = w.RandomNumber
+		}
+		for x, a := range last {
+			if a > int32(workers*calls) {
+				continue // never written: still the seed value
+			}
+			for _, y := range touched[a] {
+				b := last[y]
+				if b != a && b <= int32(workers*calls) && slices.Contains(touched[b], x) {
+					t.Errorf("rows %d and %d disagree: call %d wrote both and is last on %d, call %d wrote both and is last on %d", x, y, a, x, b, y)
+				}
+			}
 		}
 	})
 }

@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// benchDrivers runs fn once per driver on a fresh database.
+func benchDrivers(b *testing.B, fn func(b *testing.B, s db)) {
+	for _, d := range drivers {
+		b.Run(d.name, func(b *testing.B) {
+			s := d.env(b).open(b)
+			b.ReportAllocs()
+			fn(b, s)
+		})
+	}
+}
+
+// benchContext has a deadline, like the context a handler passes, so the
+// store's fallback timeout is not part of the measurement.
+func benchContext(b *testing.B) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	b.Cleanup(cancel)
+	return ctx
+}
+
+func randomID(r *rand.Rand) int32 { return r.Int32N(10000) + 1 }
+
+func BenchmarkWorld(b *testing.B) {
+	benchDrivers(b, func(b *testing.B, s db) {
+		ctx, r := benchContext(b), rand.New(rand.NewPCG(1, 2))
+		for b.Loop() {
+			if _, err := s.World(ctx, randomID(r)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkWorlds20(b *testing.B) {
+	benchDrivers(b, func(b *testing.B, s db) {
+		ctx, r := benchContext(b), rand.New(rand.NewPCG(1, 2))
+		ids := make([]int32, 20)
+		dst := make([]World, 0, 20)
+		var err error
+		for b.Loop() {
+			for i := range ids {
+				ids[i] = randomID(r)
+			}
+			if dst, err = s.Worlds(ctx, ids, dst); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkFortunes(b *testing.B) {
+	benchDrivers(b, func(b *testing.B, s db) {
+		ctx := benchContext(b)
+		dst := make([]Fortune, 0, 16)
+		var err error
+		for b.Loop() {
+			if dst, err = s.Fortunes(ctx, dst); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkUpdateWorlds20(b *testing.B) {
+	benchDrivers(b, func(b *testing.B, s db) {
+		ctx, r := benchContext(b), rand.New(rand.NewPCG(1, 2))
+		ws := make([]World, 20)
+		for b.Loop() {
+			for i := range ws {
+				ws[i] = World{ID: randomID(r), RandomNumber: randomID(r)}
+			}
+			if err := s.UpdateWorlds(ctx, ws); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
