@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/metrics"
+	"github.com/hotpath/hotpath/internal/worldcache"
 )
 
 // memConn is an in-memory net.Conn: requests are read from r, responses
@@ -44,7 +48,21 @@ func newMemServer(tb testing.TB, sample float64) (*fasthttp.Server, *memConn) {
 	access.Start()
 	tb.Cleanup(access.Stop)
 	var draining atomic.Bool
-	h, err := buildHandler(cfg, reg, access, &draining, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	log := slog.New(slog.DiscardHandler)
+	cfg.DB.DSN = filepath.Join(tb.TempDir(), "bench.db")
+	db, err := openDatabase(context.Background(), cfg.DB, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = db.Close() })
+	cache := worldcache.New()
+	cache.Start(db, cfg.DB.Timeout, time.Second, log)
+	tb.Cleanup(cache.Stop)
+	// Wait for the load: its allocations would be counted against requests.
+	for !cache.Loaded() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	h, err := buildHandler(cfg, endpoints{db: handler.NewDB(db, cache, cfg.DB.Timeout, log)}, reg, access, &draining, log)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -108,4 +126,32 @@ func BenchmarkBareJSON(b *testing.B) {
 func BenchmarkJSONLogged(b *testing.B) {
 	srv, conn := newMemServer(b, 1)
 	benchServe(b, srv, conn, "GET /json HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n\r\n")
+}
+
+// The database endpoints over the embedded SQLite store; compare their
+// allocations with the budget table in bench/README.md.
+
+func BenchmarkDB(b *testing.B) {
+	srv, conn := newMemServer(b, 0.01)
+	benchServe(b, srv, conn, "GET /db HTTP/1.1\r\nHost: bench\r\n\r\n")
+}
+
+func BenchmarkQueries20(b *testing.B) {
+	srv, conn := newMemServer(b, 0.01)
+	benchServe(b, srv, conn, "GET /queries?queries=20 HTTP/1.1\r\nHost: bench\r\n\r\n")
+}
+
+func BenchmarkUpdates20(b *testing.B) {
+	srv, conn := newMemServer(b, 0.01)
+	benchServe(b, srv, conn, "GET /updates?queries=20 HTTP/1.1\r\nHost: bench\r\n\r\n")
+}
+
+func BenchmarkFortunes(b *testing.B) {
+	srv, conn := newMemServer(b, 0.01)
+	benchServe(b, srv, conn, "GET /fortunes HTTP/1.1\r\nHost: bench\r\n\r\n")
+}
+
+func BenchmarkCachedQueries20(b *testing.B) {
+	srv, conn := newMemServer(b, 0.01)
+	benchServe(b, srv, conn, "GET /cached-queries?count=20 HTTP/1.1\r\nHost: bench\r\n\r\n")
 }

@@ -22,8 +22,10 @@ import (
 	"github.com/hotpath/hotpath/internal/accesslog"
 	"github.com/hotpath/hotpath/internal/admin"
 	"github.com/hotpath/hotpath/internal/config"
+	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/server"
+	"github.com/hotpath/hotpath/internal/worldcache"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=...".
@@ -61,12 +63,28 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	var draining atomic.Bool
 	ready := admin.NewReadiness(&draining)
 
-	handler, err := buildHandler(cfg, reg, access, &draining, log)
+	ctx := context.Background()
+	db, err := openDatabase(ctx, cfg.DB, log)
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1
 	}
-	app := server.New(cfg.Server, handler, log)
+	defer closeLogged(log, "database", db.Close)
+	ready.Add("database", db.Ping)
+	log.Info("database opened", "driver", cfg.DB.Driver)
+
+	cache := worldcache.New()
+	cache.Start(db, cfg.DB.Timeout, time.Second, log)
+	defer cache.Stop()
+
+	h, err := buildHandler(cfg, endpoints{
+		db: handler.NewDB(db, cache, cfg.DB.Timeout, log),
+	}, reg, access, &draining, log)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	app := server.New(cfg.Server, h, log)
 
 	adm := admin.New(ready, reg, cfg.Admin.Pprof, log)
 	if err := adm.Start(cfg.Admin.Addr); err != nil {
@@ -95,14 +113,14 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	time.Sleep(cfg.Shutdown.Drain)
 
 	log.Info("stopping", "timeout", cfg.Shutdown.Timeout.String())
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Timeout)
+	stopCtx, cancel := context.WithTimeout(ctx, cfg.Shutdown.Timeout)
 	defer cancel()
 	status := 0
-	if err := app.Stop(ctx); err != nil {
+	if err := app.Stop(stopCtx); err != nil {
 		log.Error("stop", "err", err)
 		status = 1
 	}
-	if err := adm.Stop(ctx); err != nil {
+	if err := adm.Stop(stopCtx); err != nil {
 		log.Error("stop", "err", err)
 		status = 1
 	}
@@ -124,4 +142,11 @@ func memLimit() string {
 		return "none"
 	}
 	return fmt.Sprintf("%d", l)
+}
+
+// closeLogged runs a stop function at exit and logs its error.
+func closeLogged(log *slog.Logger, what string, stop func() error) {
+	if err := stop(); err != nil {
+		log.Error("stop "+what, "err", err)
+	}
 }

@@ -15,21 +15,31 @@ import (
 	"github.com/hotpath/hotpath/internal/router"
 )
 
+// endpoints are the handler sets the routes point to.
+type endpoints struct {
+	db *handler.DB
+}
+
 // registerRoutes lists every application endpoint: one line each.
-func registerRoutes(r *router.Router) {
+func registerRoutes(r *router.Router, e endpoints) {
 	r.GET("/plaintext", handler.Plaintext)
 	r.GET("/json", handler.JSON)
+	r.GET("/db", e.db.World)
+	r.GET("/queries", e.db.Queries)
+	r.GET("/updates", e.db.Updates)
+	r.GET("/fortunes", e.db.Fortunes)
+	r.GET("/cached-queries", e.db.CachedQueries)
 }
 
 // buildHandler assembles the application listener's handler: the routes
 // inside the request chain.
-func buildHandler(cfg config.Config, reg *metrics.Registry, access *accesslog.Logger, draining *atomic.Bool, log *slog.Logger) (fasthttp.RequestHandler, error) {
+func buildHandler(cfg config.Config, e endpoints, reg *metrics.Registry, access *accesslog.Logger, draining *atomic.Bool, log *slog.Logger) (fasthttp.RequestHandler, error) {
 	ids, err := requestid.NewGenerator()
 	if err != nil {
 		return nil, fmt.Errorf("build handler: %w", err)
 	}
 	r := router.New(reg, log)
-	registerRoutes(r)
+	registerRoutes(r, e)
 	return r.Handler(router.Options{
 		IDs:         ids,
 		Access:      access,

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/hotpath/hotpath/internal/config"
+	"github.com/hotpath/hotpath/internal/handler"
+	"github.com/hotpath/hotpath/internal/store"
+	"github.com/hotpath/hotpath/internal/worldcache"
+)
+
+// database is what main needs of either store driver.
+type database interface {
+	handler.Store
+	worldcache.Loader
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// openDatabase opens the configured driver. PostgreSQL being down is not an
+// error: the store retries in the background and readiness reports it.
+func openDatabase(ctx context.Context, cfg config.DB, log *slog.Logger) (database, error) {
+	o := store.Options{
+		Driver:          cfg.Driver,
+		DSN:             cfg.DSN,
+		Timeout:         cfg.Timeout,
+		MaxConns:        cfg.MaxConns,
+		ConnMaxLifetime: cfg.ConnMaxLifetime,
+		ConnMaxIdleTime: cfg.ConnMaxIdleTime,
+		Logger:          log,
+	}
+	switch cfg.Driver {
+	case "postgres":
+		return store.OpenPostgres(ctx, o)
+	case "sqlite":
+		return store.OpenSQLite(ctx, o)
+	}
+	return nil, fmt.Errorf("open database: unknown db.driver %q", cfg.Driver) // config.Validate prevents this
+}
