@@ -17,9 +17,11 @@ build:
 run: build
 	./bin/hotpath -config config.toml
 
-## test: the whole test suite (server module, bench module, manifests)
+## test: the whole test suite: the server module, then the bench module and
+## an end-to-end bench smoke run, then the Kubernetes manifests
 test:
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(MAKE) bench-check bench-smoke k8s-check
 
 ## test-race: the server module's tests under the race detector
 test-race:
@@ -45,3 +47,6 @@ check: lint
 
 clean:
 	rm -rf bin data
+
+include bench/bench.mk
+include k8s/k8s.mk

@@ -6,8 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync/atomic"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
