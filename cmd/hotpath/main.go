@@ -51,6 +51,12 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
+	// Catch signals before anything listens: a SIGTERM that arrives while
+	// starting must drain, not kill the process.
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(signals)
+
 	log := newLogger(stderr, cfg.Log.Level)
 	log.Info("starting", "version", version, "config", opts.Path,
 		"gomaxprocs", runtime.GOMAXPROCS(0), "gomemlimit", memLimit())
@@ -99,8 +105,6 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	app.Serve(ln)
 	log.Info("serving", "addr", app.Addr().String(), "admin_addr", adm.Addr().String())
 
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	sig := <-signals
 	log.Info("draining", "signal", sig.String(), "drain", cfg.Shutdown.Drain.String())
 	draining.Store(true)
