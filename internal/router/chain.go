@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hotpath/hotpath/internal/accesslog"
+	"github.com/hotpath/hotpath/internal/limit"
 	"github.com/hotpath/hotpath/internal/problem"
 	"github.com/hotpath/hotpath/internal/requestid"
 )
@@ -28,8 +29,13 @@ type Options struct {
 	Access *accesslog.Logger
 	// Sampler picks which requests are access-logged.
 	Sampler accesslog.Sampler
-	// MaxInflight caps requests being handled at once (0 = no cap).
+	// MaxInflight caps requests being handled at once: 0 = no cap, a
+	// negative value (server.max_inflight = "auto") a cap that follows
+	// handler latency.
 	MaxInflight int
+	// Adaptive tunes the cap when MaxInflight is negative; zero values take
+	// the defaults of package limit.
+	Adaptive limit.Options
 	// Draining, once true, adds Connection: close to every response so that
 	// keep-alive clients move to other replicas during a rolling update.
 	Draining *atomic.Bool
@@ -38,9 +44,14 @@ type Options struct {
 // Handler returns the application listener's request handler: the chain
 // around the registered routes. Call it after every route is registered.
 func (r *Router) Handler(o Options) fasthttp.RequestHandler {
-	c := &chain{router: r, Options: o, overloaded: problem.Static(fasthttp.StatusServiceUnavailable,
+	c := &chain{router: r, Options: o, guard: newGuard(), overloaded: problem.Static(fasthttp.StatusServiceUnavailable,
 		"the server is at server.max_inflight; retry after the time in Retry-After")}
-	r.limit = int64(o.MaxInflight)
+	if o.MaxInflight < 0 {
+		r.adaptive = limit.NewAdaptive(o.Adaptive, time.Now())
+		r.metrics.Set().NewGauge("http_inflight_limit", func() float64 { return float64(r.adaptive.Limit()) })
+	} else {
+		r.limit = int64(o.MaxInflight)
+	}
 	r.overload = c.reject
 	r.mux.PanicHandler = c.recovered
 	return c.serve
@@ -49,6 +60,7 @@ func (r *Router) Handler(o Options) fasthttp.RequestHandler {
 type chain struct {
 	Options
 	router     *Router
+	guard      *guard
 	overloaded []byte
 }
 
@@ -60,7 +72,9 @@ func (c *chain) serve(ctx *fasthttp.RequestCtx) {
 	if c.Draining != nil && c.Draining.Load() {
 		ctx.SetConnectionClose()
 	}
-	c.router.mux.Handler(ctx)
+	if !c.guard.refuse(ctx) {
+		c.router.mux.Handler(ctx)
+	}
 	c.finish(ctx, c.router.routeOf(ctx), start)
 }
 

@@ -1,6 +1,7 @@
 // Package router maps requests to handlers and runs the chain every request
 // of the application listener goes through: request id, overload guard,
-// drain, panic recovery, metrics and the access log.
+// guard against ambiguous framing, drain, panic recovery, metrics and the
+// access log.
 //
 // Adding an endpoint is one line: r.GET("/path", handler). The route
 // template becomes the metric and log label, resolved at registration.
@@ -8,10 +9,12 @@ package router
 
 import (
 	"log/slog"
+	"time"
 
 	frouter "github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 
+	"github.com/hotpath/hotpath/internal/limit"
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/problem"
 )
@@ -35,8 +38,10 @@ type Router struct {
 	routes    []*Route
 	unmatched map[string]*Route
 	other     *Route
-	// limit and overload implement server.max_inflight; set by Handler.
+	// limit, adaptive and overload implement server.max_inflight; set by
+	// Handler. adaptive is nil unless the cap is "auto".
 	limit    int64
+	adaptive *limit.Adaptive
 	overload fasthttp.RequestHandler
 }
 
@@ -92,6 +97,17 @@ func (r *Router) Handle(method, path string, h fasthttp.RequestHandler) {
 		defer r.metrics.AddInflight(-1)
 		if r.limit > 0 && n > r.limit {
 			r.overload(ctx)
+			return
+		}
+		if r.adaptive != nil {
+			if !r.adaptive.Admit(n) {
+				r.overload(ctx)
+				return
+			}
+			start := time.Now()
+			h(ctx)
+			now := time.Now()
+			r.adaptive.Observe(now.Sub(start), now)
 			return
 		}
 		h(ctx)

@@ -28,15 +28,20 @@ type Server struct {
 func New(cfg config.Server, handler fasthttp.RequestHandler, log *slog.Logger) *Server {
 	return &Server{
 		srv: &fasthttp.Server{
-			Handler:            handler,
-			Name:               cfg.Name,
-			ReadTimeout:        cfg.ReadTimeout,
-			WriteTimeout:       cfg.WriteTimeout,
-			IdleTimeout:        cfg.IdleTimeout,
-			MaxRequestBodySize: cfg.MaxBodySize,
-			ReadBufferSize:     cfg.ReadBufferSize,
-			Concurrency:        cfg.Concurrency,
-			MaxConnsPerIP:      cfg.MaxConnsPerIP,
+			Handler: handler,
+			// Name is never empty (config validates it), so Server: hotpath
+			// is sent; this only stops fasthttp advertising itself.
+			Name:                  cfg.Name,
+			NoDefaultServerHeader: true,
+			ErrorHandler:          answerError,
+			ExpectHandler:         expectUnder(cfg.MaxBodySize),
+			ReadTimeout:           cfg.ReadTimeout,
+			WriteTimeout:          cfg.WriteTimeout,
+			IdleTimeout:           cfg.IdleTimeout,
+			MaxRequestBodySize:    cfg.MaxBodySize,
+			ReadBufferSize:        cfg.ReadBufferSize,
+			Concurrency:           cfg.Concurrency,
+			MaxConnsPerIP:         cfg.MaxConnsPerIP,
 			// In-flight responses during Shutdown carry Connection: close.
 			CloseOnShutdown: true,
 			// Parse errors are logged without the request's bytes.
