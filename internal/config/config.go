@@ -42,7 +42,8 @@ type Server struct {
 	// MaxConnsPerIP caps connections from one client address (0 = no cap).
 	MaxConnsPerIP int `koanf:"max_conns_per_ip"`
 	// MaxInflight caps requests being handled at once; over it they get an
-	// immediate 503 with Retry-After (0 = no cap).
+	// immediate 503 with Retry-After (0 = no cap). "auto" (AutoInflight) lets
+	// the cap follow handler latency.
 	MaxInflight int `koanf:"max_inflight"`
 	// ReusePort sets SO_REUSEPORT so several processes can share the port.
 	ReusePort bool `koanf:"reuse_port"`
@@ -50,6 +51,9 @@ type Server struct {
 	// ReusePort). Not for Kubernetes: scale with replicas there.
 	Prefork bool `koanf:"prefork"`
 }
+
+// AutoInflight is server.max_inflight = "auto": an adaptive cap.
+const AutoInflight = -1
 
 // Admin configures the admin listener: health, readiness, metrics, pprof.
 type Admin struct {

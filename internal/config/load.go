@@ -226,7 +226,11 @@ func decode(k *koanf.Koanf, keys map[string]key, cfg *Config) error {
 	sort.Strings(names)
 	for _, name := range names {
 		kk := keys[name]
-		v, err := convert(k.Get(name), kk.typ)
+		raw := k.Get(name)
+		if s, ok := raw.(string); ok && name == "server.max_inflight" && strings.TrimSpace(s) == "auto" {
+			raw = AutoInflight
+		}
+		v, err := convert(raw, kk.typ)
 		if err != nil {
 			return &Error{Key: name, Reason: err.Error()}
 		}

@@ -25,7 +25,7 @@ func (c *Config) Validate() error {
 		{"server.read_buffer_size", atLeast(c.Server.ReadBufferSize, 1024)},
 		{"server.concurrency", atLeast(c.Server.Concurrency, 1)},
 		{"server.max_conns_per_ip", atLeast(c.Server.MaxConnsPerIP, 0)},
-		{"server.max_inflight", atLeast(c.Server.MaxInflight, 0)},
+		{"server.max_inflight", checkInflight(c.Server.MaxInflight)},
 		{"admin.addr", checkAdminAddr(c.Admin.Addr, c.Server.Addr)},
 		{"db.driver", oneOf(c.DB.Driver, "sqlite", "postgres")},
 		{"db.dsn", checkDSN(c.DB.Driver, c.DB.DSN)},
@@ -68,6 +68,13 @@ func notNegative(d time.Duration) error {
 func atLeast(n, min int) error {
 	if n < min {
 		return fmt.Errorf("must be at least %d, got %d", min, n)
+	}
+	return nil
+}
+
+func checkInflight(n int) error {
+	if n < 0 && n != AutoInflight {
+		return fmt.Errorf("must be 0 (no cap), a positive count or \"auto\", got %d", n)
 	}
 	return nil
 }
