@@ -181,6 +181,27 @@ func TestCapacitySearchMeetsItsOwnRule(t *testing.T) {
 	checkSVG(t, filepath.Join(dir, "capacity.svg"), []string{"/json", "gnet"})
 }
 
+func TestCPUBusyCountsWork(t *testing.T) {
+	if _, err := cpuBusy("999999"); err == nil {
+		t.Error("cpuBusy of a CPU that does not exist succeeded")
+	}
+	before, err := cpuBusy("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spin for 200 ms: the machine's busy time must grow by at least
+	// about that much (USER_HZ ticks are 10 ms).
+	for start := time.Now(); time.Since(start) < 200*time.Millisecond; {
+	}
+	after, err := cpuBusy("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after - before; d < 150*time.Millisecond {
+		t.Errorf("busy time grew by %s over 200ms of spinning", d)
+	}
+}
+
 // checkSVG parses the file as XML and looks for the given texts.
 func checkSVG(t *testing.T, path string, texts []string) {
 	t.Helper()

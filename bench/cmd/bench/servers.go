@@ -36,6 +36,7 @@ type server struct {
 	name  string
 	addr  string // application listener, host:port
 	admin string // hotpath's admin listener; empty for peers
+	cpu   string // the CPU it is pinned to; empty when not pinned
 	cmd   *exec.Cmd
 	log   *os.File
 	done  chan struct{} // closed when the process has exited and been reaped
@@ -59,7 +60,7 @@ func (l launch) start(ctx context.Context, name string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{name: name, addr: addr}
+	s := &server{name: name, addr: addr, cpu: l.cpus}
 	dsn := l.dsn
 	if l.driver == "sqlite" {
 		// Each server gets its own file: SQLite allows one writer, and
@@ -212,6 +213,35 @@ func readProcStat(pid int) (procStat, error) {
 		}
 	}
 	return st, nil
+}
+
+// cpuBusy returns the time the given CPU spent on anything but idling, from
+// /proc/stat, in USER_HZ ticks converted to a duration.
+func cpuBusy(cpu string) (time.Duration, error) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("read /proc/stat: %w", err)
+	}
+	for line := range strings.Lines(string(raw)) {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[0] != "cpu"+cpu {
+			continue
+		}
+		var busy int64
+		for i, v := range f[1:] {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse /proc/stat %s: %w", f[0], err)
+			}
+			// Fields 4 and 5 are idle and iowait; guest time is already
+			// part of user time, so stop before it.
+			if i != 3 && i != 4 && i < 8 {
+				busy += n
+			}
+		}
+		return time.Duration(busy) * time.Second / clockTick, nil
+	}
+	return 0, fmt.Errorf("no cpu%s line in /proc/stat", cpu)
 }
 
 // freeAddr returns a loopback address with a port the kernel just reported

@@ -54,9 +54,9 @@ func throughput(ctx context.Context, o options, servers []*server, loadCPUs, com
 					continue
 				}
 				t.Runs = append(t.Runs, r)
-				fmt.Printf("round %d/%d  %-14s %-9s %12s req/s  p50 %9s  p99 %9s  errors %d  cpu %.2f  rss %s\n",
+				fmt.Printf("round %d/%d  %-14s %-9s %12s req/s  p50 %9s  p99 %9s  errors %d  cpu %.2f (other %.2f)  rss %s\n",
 					round, o.rounds, ep, s.name, report.Rate(r.RPS), report.Latency(r.LatencyUS.P50),
-					report.Latency(r.LatencyUS.P99), r.Errors.Total(), r.CPUCores, report.Bytes(r.PeakRSS))
+					report.Latency(r.LatencyUS.P99), r.Errors.Total(), r.CPUCores, r.OtherCPU, report.Bytes(r.PeakRSS))
 				switch {
 				case r.Requests == 0:
 					problems = append(problems, fmt.Sprintf("round %d %s %s: no requests answered", round, s.name, ep))
@@ -88,27 +88,41 @@ func wrkOptions(o options, s *server, ep, loadCPUs string) wrk.Options {
 
 // measure runs wrk once and reads the server's CPU time and peak memory
 // around it.
+// When the server is pinned it also measures how busy its CPU was with
+// anything else (other servers idling, or work outside the bench).
 func measure(ctx context.Context, s *server, ep string, round int, opts wrk.Options) (report.Run, error) {
+	var busyBefore, busyAfter time.Duration
 	before, err := s.stat()
+	if err == nil && s.cpu != "" {
+		busyBefore, err = cpuBusy(s.cpu)
+	}
 	if err != nil {
 		return report.Run{}, err
 	}
 	start := time.Now()
 	res, _, err := wrk.Run(ctx, opts)
-	wall := time.Since(start)
+	wall := time.Since(start).Seconds()
 	if err != nil {
 		return report.Run{}, err
 	}
 	after, err := s.stat()
+	if err == nil && s.cpu != "" {
+		busyAfter, err = cpuBusy(s.cpu)
+	}
 	if err != nil {
 		return report.Run{}, err
 	}
-	return report.Run{
+	r := report.Run{
 		Server: s.name, Endpoint: ep, Round: round,
 		RPS: res.RPS(), Requests: res.Requests, LatencyUS: res.LatencyUS, Errors: res.Errors,
-		CPUCores: (after.cpu - before.cpu).Seconds() / wall.Seconds(),
+		CPUCores: (after.cpu - before.cpu).Seconds() / wall,
 		PeakRSS:  after.peakRSS,
-	}, nil
+	}
+	if s.cpu != "" {
+		// Tick rounding can make the difference slightly negative.
+		r.OtherCPU = max((busyAfter-busyBefore).Seconds()/wall-r.CPUCores, 0)
+	}
+	return r, nil
 }
 
 // rotate returns servers starting at index k, so each round has a different

@@ -44,6 +44,15 @@ func writeThroughput(b *bytes.Buffer, t Throughput) {
 		"and every figure is the median over rounds (errors are summed). wrk waits for each answer before sending the next "+
 		"request, so its latencies are optimistic at saturation: use the capacity search for latency objectives.\n\n",
 		t.Driver, t.Connections, t.Threads, t.Duration, t.Warmup, t.Pipeline, t.Queries, t.Rounds)
+	worst := 0.0
+	for _, s := range t.Summary {
+		worst = max(worst, s.OtherCPU)
+	}
+	if worst > starved {
+		fmt.Fprintf(b, "**Warning:** other processes used up to %.2f of the servers' pinned CPU during the runs "+
+			"(column \"other CPU\"). Those servers got less than a whole core, so their figures are too low and the "+
+			"comparison is noisy. Rerun on a quiet machine.\n\n", worst)
+	}
 	fmt.Fprintf(b, "![requests per second](throughput.svg)\n\n![latency percentiles](latency.svg)\n")
 	for _, ep := range t.Endpoints {
 		rows := summariesFor(t.Summary, ep)
@@ -55,8 +64,8 @@ func writeThroughput(b *bytes.Buffer, t Throughput) {
 		if p := t.Paths[ep]; p != "" {
 			fmt.Fprintf(b, "`GET %s`\n\n", p)
 		}
-		fmt.Fprintf(b, "| server | req/s | vs %s | p50 | p90 | p99 | p99.9 | errors | CPU (cores) | req/s per core | peak RSS |\n", base.Server)
-		fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		fmt.Fprintf(b, "| server | req/s | vs %s | p50 | p90 | p99 | p99.9 | errors | CPU (cores) | other CPU | req/s per core | peak RSS |\n", base.Server)
+		fmt.Fprintf(b, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, s := range rows {
 			ratio := "–"
 			if base.RPS > 0 {
@@ -66,12 +75,16 @@ func writeThroughput(b *bytes.Buffer, t Throughput) {
 			if s.CPUCores > 0 {
 				perCore = Rate(s.RPS / s.CPUCores)
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %d | %.2f | %s | %s |\n",
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %d | %.2f | %.2f | %s | %s |\n",
 				s.Server, Rate(s.RPS), ratio, Latency(s.P50US), Latency(s.P90US), Latency(s.P99US), Latency(s.P999US),
-				s.Errors, s.CPUCores, perCore, Bytes(s.PeakRSS))
+				s.Errors, s.CPUCores, s.OtherCPU, perCore, Bytes(s.PeakRSS))
 		}
 	}
 }
+
+// starved is the share of the server's CPU that other work may take before
+// the report warns; idle servers and the kernel's own work stay below it.
+const starved = 0.1
 
 func writeCapacity(b *bytes.Buffer, c Capacity) {
 	fmt.Fprintf(b, "\n## Capacity (open loop, vegeta)\n\n")

@@ -47,6 +47,24 @@ func TestSummarizeTakesMediansAndSumsErrors(t *testing.T) {
 	}
 }
 
+func TestMarkdownWarnsWhenServersWereStarved(t *testing.T) {
+	tp := Throughput{Servers: []string{"hotpath"}, Endpoints: []string{"json"}}
+	quiet := run("hotpath", 1, 100, 100, 0, 1)
+	quiet.OtherCPU = 0.02
+	tp.Runs = []Run{quiet}
+	tp.Summarize()
+	if md := string(Markdown(Results{Throughput: tp})); strings.Contains(md, "Warning") {
+		t.Errorf("warned about a quiet run:\n%s", md)
+	}
+	busy := quiet
+	busy.OtherCPU = 0.4
+	tp.Runs = []Run{busy}
+	tp.Summarize()
+	if md := string(Markdown(Results{Throughput: tp})); !strings.Contains(md, "**Warning:** other processes used up to 0.40") {
+		t.Errorf("no warning for a server that lost 40 %% of its CPU:\n%s", md)
+	}
+}
+
 func TestFormatting(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
 		{Rate(1234567.4), "1,234,567"},

@@ -69,6 +69,9 @@ type Run struct {
 	Errors    wrk.Errors  `json:"errors"`
 	// CPUCores is the server's CPU time over the run divided by wall time.
 	CPUCores float64 `json:"cpu_cores"`
+	// OtherCPU is how much of the server's pinned CPU anything else used
+	// during the run, in cores; well above 0 means the server was starved.
+	OtherCPU float64 `json:"other_cpu_cores"`
 	// PeakRSS is the server's VmHWM after the run, in bytes.
 	PeakRSS int64 `json:"peak_rss_bytes"`
 }
@@ -86,6 +89,7 @@ type Summary struct {
 	// Errors is the sum over rounds of socket errors and responses >= 400.
 	Errors   int64   `json:"errors"`
 	CPUCores float64 `json:"cpu_cores"`
+	OtherCPU float64 `json:"other_cpu_cores"`
 	PeakRSS  int64   `json:"peak_rss_bytes"`
 }
 
@@ -111,6 +115,7 @@ func (t *Throughput) Summarize() {
 			s.P99US = median(runs, func(r Run) float64 { return r.LatencyUS.P99 })
 			s.P999US = median(runs, func(r Run) float64 { return r.LatencyUS.P999 })
 			s.CPUCores = median(runs, func(r Run) float64 { return r.CPUCores })
+			s.OtherCPU = median(runs, func(r Run) float64 { return r.OtherCPU })
 			for _, r := range runs {
 				s.Errors += r.Errors.Total()
 				s.PeakRSS = max(s.PeakRSS, r.PeakRSS)
