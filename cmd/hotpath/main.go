@@ -24,6 +24,7 @@ import (
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/metrics"
+	"github.com/hotpath/hotpath/internal/prefork"
 	"github.com/hotpath/hotpath/internal/server"
 	"github.com/hotpath/hotpath/internal/worldcache"
 )
@@ -58,6 +59,14 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(signals)
 
 	log := newLogger(stderr, cfg.Log.Level)
+	if cfg.Server.Prefork && !prefork.IsChild() {
+		log.Info("starting prefork master", "version", version, "children", runtime.GOMAXPROCS(0))
+		return prefork.Run(runtime.GOMAXPROCS(0), args, log)
+	}
+	if prefork.IsChild() {
+		// Children share both ports with their siblings.
+		cfg.Server.ReusePort = true
+	}
 	log.Info("starting", "version", version, "config", opts.Path,
 		"gomaxprocs", runtime.GOMAXPROCS(0), "gomemlimit", memLimit())
 
@@ -93,7 +102,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	app := server.New(cfg.Server, h, log)
 
 	adm := admin.New(ready, reg, cfg.Admin.Pprof, log)
-	if err := adm.Start(cfg.Admin.Addr); err != nil {
+	if err := adm.Start(cfg.Admin.Addr, prefork.IsChild()); err != nil {
 		log.Error("start", "err", err)
 		return 1
 	}

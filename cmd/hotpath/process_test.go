@@ -70,6 +70,28 @@ type proc struct {
 // and waits until it logs its listening addresses.
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
+	p, addrs := launch(t, args...)
+	select {
+	case a := <-addrs:
+		p.app, p.admin = "http://"+a[0], "http://"+a[1]
+	case err := <-p.exited:
+		t.Fatalf("hotpath exited before serving: %v\n%s", err, p.stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("hotpath did not start in 20s:\n%s", p.stderr.String())
+	}
+	return p
+}
+
+// startProcNoWait runs the binary like startProc without waiting for it.
+func startProcNoWait(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p, _ := launch(t, args...)
+	return p
+}
+
+// launch starts the binary and reports the addresses it logs as serving.
+func launch(t *testing.T, args ...string) (*proc, chan [2]string) {
+	t.Helper()
 	dir := t.TempDir()
 	base := []string{
 		"-config", filepath.Join(dir, "none.toml"),
@@ -96,9 +118,8 @@ func startProc(t *testing.T, args ...string) *proc {
 	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill() // already exited in most tests
-		<-time.After(0)
 	})
-	addrs := make(chan [2]string, 1)
+	addrs := make(chan [2]string, 4)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
@@ -108,20 +129,15 @@ func startProc(t *testing.T, args ...string) *proc {
 				AdminAddr string `json:"admin_addr"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" {
-				addrs <- [2]string{line.Addr, line.AdminAddr}
+				select {
+				case addrs <- [2]string{line.Addr, line.AdminAddr}:
+				default: // prefork: several children serve
+				}
 			}
 		}
 		_, _ = io.Copy(io.Discard, pr)
 	}()
-	select {
-	case a := <-addrs:
-		p.app, p.admin = "http://"+a[0], "http://"+a[1]
-	case err := <-p.exited:
-		t.Fatalf("hotpath exited before serving: %v\n%s", err, p.stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("hotpath did not start in 20s:\n%s", p.stderr.String())
-	}
-	return p
+	return p, addrs
 }
 
 // signal sends sig to the process.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
+	"github.com/valyala/fasthttp/reuseport"
 
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/server"
@@ -91,9 +92,14 @@ func New(ready *Readiness, reg *metrics.Registry, pprof bool, log *slog.Logger) 
 	return s
 }
 
-// Start listens on addr and serves in the background.
-func (s *Server) Start(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+// Start listens on addr (with SO_REUSEPORT when reusePort is set, for
+// prefork children sharing the port) and serves in the background.
+func (s *Server) Start(addr string, reusePort bool) error {
+	listen, network := net.Listen, "tcp"
+	if reusePort {
+		listen, network = reuseport.Listen, "tcp4"
+	}
+	ln, err := listen(network, addr)
 	if err != nil {
 		return fmt.Errorf("listen on admin.addr %s: %w", addr, err)
 	}

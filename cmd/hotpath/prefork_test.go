@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// freePort returns a loopback port nobody listens on now. Prefork children
+// must share a fixed port: with port 0 each would pick its own.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// childrenOf lists the pids whose parent is pid.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name (which may hold spaces): state ppid ...
+		rest := string(stat[strings.LastIndexByte(string(stat), ')')+2:])
+		if f := strings.Fields(rest); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func TestPreforkServesFromChildrenAndDrainsOnSIGTERM(t *testing.T) {
+	app, adm := freePort(t), freePort(t)
+	p := startProcNoWait(t, "--server.prefork=true",
+		fmt.Sprintf("--server.addr=127.0.0.1:%d", app), fmt.Sprintf("--admin.addr=127.0.0.1:%d", adm))
+	p.app, p.admin = fmt.Sprintf("http://127.0.0.1:%d", app), fmt.Sprintf("http://127.0.0.1:%d", adm)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(childrenOf(t, p.cmd.Process.Pid)) < 2 || !answers(p.app+"/plaintext") {
+		if time.Now().After(deadline) {
+			t.Fatalf("prefork did not start 2 serving children in 20s:\n%s", p.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A new connection per request: SO_REUSEPORT spreads connections, not
+	// requests, across the children.
+	fresh := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	seen := map[string]bool{}
+	for range 40 {
+		resp, err := fresh.Get(p.app + "/json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || string(body) != `{"message":"Hello, World!"}` {
+			t.Fatalf("GET /json via prefork: %d %q %v", resp.StatusCode, body, err)
+		}
+		// The id prefix is per process, so it tells which child answered.
+		seen[strings.SplitN(resp.Header.Get("X-Request-Id"), "-", 2)[0]] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("40 connections were answered by %d processes, want both children", len(seen))
+	}
+	if resp, _ := get(t, "GET", p.admin+"/readyz"); resp.StatusCode != 200 {
+		t.Errorf("admin /readyz via prefork: %d", resp.StatusCode)
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Errorf("master exit status %d after SIGTERM, want 0:\n%s", code, p.stderr.String())
+	}
+	if n := strings.Count(p.stderr.String(), `"msg":"stopped"`); n != 2 {
+		t.Errorf("%d children logged a clean stop, want 2:\n%s", n, p.stderr.String())
+	}
+}
+
+func answers(url string) bool {
+	resp, err := client.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
