@@ -130,8 +130,10 @@ func run() error {
 			return err
 		}
 		results.Capacity = capacitySearch(ctx, o, servers, command)
+		results.Capacity.Env = results.Env
 	} else {
 		results.Throughput, problems = throughput(ctx, o, servers, loadCPUs, command)
+		results.Throughput.Env = results.Env
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted: %w", err)

@@ -37,7 +37,7 @@ func Markdown(r Results) []byte {
 
 func writeThroughput(b *bytes.Buffer, t Throughput) {
 	fmt.Fprintf(b, "\n## Throughput (closed loop, wrk)\n\n")
-	fmt.Fprintf(b, "Command: `%s`\n\n", t.Command)
+	fmt.Fprintf(b, "Command: `%s`\n\n%s", t.Command, measured(t.Env))
 	fmt.Fprintf(b, "Each server ran alone on its pinned core with GOMAXPROCS=1 against the %s database. "+
 		"wrk: %d connection(s), %d thread(s), %s per run after a %s warm-up; plaintext pipelined %d deep; "+
 		"/queries and /updates with %d queries. %d round(s); the servers take turns in a different order each round, "+
@@ -88,7 +88,7 @@ const starved = 0.1
 
 func writeCapacity(b *bytes.Buffer, c Capacity) {
 	fmt.Fprintf(b, "\n## Capacity (open loop, vegeta)\n\n")
-	fmt.Fprintf(b, "Command: `%s`\n\n", c.Command)
+	fmt.Fprintf(b, "Command: `%s`\n\n%s", c.Command, measured(c.Env))
 	fmt.Fprintf(b, "Endpoint /%s on the %s database. Requests arrive at a constant rate whatever the server's speed, "+
 		"each step for %s; the search doubles the rate until a step misses the objective (p99 ≤ %s, no errors, "+
 		"throughput ≥ 95 %% of the rate), then bisects. Sustained rate is the highest step that met it.\n\n",
@@ -112,6 +112,12 @@ func writeCapacity(b *bytes.Buffer, c Capacity) {
 				Latency(st.P99US), Latency(st.MaxUS), st.Errors, st.ServerCPU, st.LoadCPU, ok)
 		}
 	}
+}
+
+// measured says when and on what a part was run, since a results directory
+// may hold parts from different runs.
+func measured(e Env) string {
+	return fmt.Sprintf("Measured %s at commit `%s`; load average before the load: %s.\n\n", e.Date, e.Commit, cell(e.LoadAverage))
 }
 
 func summariesFor(all []Summary, endpoint string) []Summary {

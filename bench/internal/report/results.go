@@ -40,7 +40,10 @@ type Env struct {
 
 // Throughput is a closed-loop wrk comparison of servers over endpoints.
 type Throughput struct {
-	Command   string   `json:"command"`
+	Command string `json:"command"`
+	// Env is the environment of this part, which may be older than the
+	// other part's when both were run into one directory.
+	Env       Env      `json:"environment"`
 	Driver    string   `json:"driver"`
 	Servers   []string `json:"servers"`
 	Endpoints []string `json:"endpoints"`
@@ -141,7 +144,9 @@ func median(runs []Run, f func(Run) float64) float64 {
 
 // Capacity is an open-loop search for the highest rate a server sustains.
 type Capacity struct {
-	Command  string `json:"command"`
+	Command string `json:"command"`
+	// Env is the environment of this part; see Throughput.Env.
+	Env      Env    `json:"environment"`
 	Driver   string `json:"driver"`
 	Endpoint string `json:"endpoint"`
 	// TargetP99US is the latency objective, in microseconds.
