@@ -8,9 +8,8 @@ import (
 	"runtime"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"golang.org/x/sys/unix"
 
 	"github.com/hotpath/hotpath/bench/internal/report"
 )
