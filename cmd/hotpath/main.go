@@ -67,6 +67,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		// Children share both ports with their siblings.
 		cfg.Server.ReusePort = true
 	}
+	if soft := applyMemoryLimit(environ, cgroupMemoryMax); soft > 0 {
+		log.Info("GOMEMLIMIT set from the container's memory limit", "bytes", soft)
+	}
 	log.Info("starting", "version", version, "config", opts.Path,
 		"gomaxprocs", runtime.GOMAXPROCS(0), "gomemlimit", memLimit())
 
