@@ -34,15 +34,15 @@ func routes(h *handler) *http.ServeMux {
 	})
 	mux.HandleFunc("GET /db", func(w http.ResponseWriter, r *http.Request) {
 		world, err := h.db.World(r.Context(), tfb.RandomID())
-		h.result(w, world, err)
+		result(w, world, err)
 	})
 	mux.HandleFunc("GET /queries", func(w http.ResponseWriter, r *http.Request) {
 		worlds, err := h.db.Worlds(r.Context(), tfb.Count(r.URL.Query().Get("queries")))
-		h.result(w, worlds, err)
+		result(w, worlds, err)
 	})
 	mux.HandleFunc("GET /updates", func(w http.ResponseWriter, r *http.Request) {
 		worlds, err := h.db.Update(r.Context(), tfb.Count(r.URL.Query().Get("queries")))
-		h.result(w, worlds, err)
+		result(w, worlds, err)
 	})
 	mux.HandleFunc("GET /fortunes", h.fortunes)
 	return mux
@@ -60,7 +60,7 @@ func withServerHeader(next http.Handler) http.Handler {
 func (h *handler) fortunes(w http.ResponseWriter, r *http.Request) {
 	fortunes, err := h.db.Fortunes(r.Context())
 	if err != nil {
-		h.fail(w, r, err)
+		fail(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -69,9 +69,9 @@ func (h *handler) fortunes(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *handler) result(w http.ResponseWriter, v any, err error) {
+func result(w http.ResponseWriter, v any, err error) {
 	if err != nil {
-		h.fail(w, nil, err)
+		fail(w, err)
 		return
 	}
 	writeJSON(w, v)
@@ -84,7 +84,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 	}
 }
 
-func (h *handler) fail(w http.ResponseWriter, _ *http.Request, err error) {
+func fail(w http.ResponseWriter, err error) {
 	log.Print(err)
 	http.Error(w, "internal error", http.StatusInternalServerError)
 }
