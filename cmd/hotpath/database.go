@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/hotpath/hotpath/internal/api"
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/store"
@@ -14,6 +15,7 @@ import (
 // database is what main needs of either store driver.
 type database interface {
 	handler.Store
+	api.Store
 	worldcache.Loader
 	Ping(ctx context.Context) error
 	Close() error

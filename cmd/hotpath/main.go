@@ -21,11 +21,14 @@ import (
 
 	"github.com/hotpath/hotpath/internal/accesslog"
 	"github.com/hotpath/hotpath/internal/admin"
+	"github.com/hotpath/hotpath/internal/api"
 	"github.com/hotpath/hotpath/internal/config"
+	"github.com/hotpath/hotpath/internal/csrf"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/prefork"
 	"github.com/hotpath/hotpath/internal/server"
+	"github.com/hotpath/hotpath/internal/web"
 	"github.com/hotpath/hotpath/internal/worldcache"
 )
 
@@ -95,8 +98,24 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	cache.Start(db, cfg.DB.Timeout, time.Second, log)
 	defer cache.Stop()
 
+	secret := []byte(cfg.Security.CSRFSecret)
+	if len(secret) == 0 {
+		secret = csrf.RandomSecret()
+		log.Warn("security.csrf_secret is empty: using a random key, so form tokens are valid only in this process; replicas need one shared key (HOTPATH_SECURITY__CSRF_SECRET)")
+	}
+	protector, err := csrf.New(secret, cfg.Security.TrustedOrigins, cfg.Security.SecureCookie)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	if len(cfg.Auth.Tokens) == 0 {
+		log.Info("auth.tokens is empty: writes through /api/v1 are refused (HOTPATH_AUTH__TOKENS)")
+	}
+
 	h, err := buildHandler(cfg, endpoints{
-		db: handler.NewDB(db, cache, cfg.DB.Timeout, log),
+		db:   handler.NewDB(db, cache, cfg.DB.Timeout, log),
+		api:  api.New(db, cache, cfg.Auth.Tokens, cfg.DB.Timeout, log),
+		form: web.NewForm(db, protector, cfg.DB.Timeout, log),
 	}, reg, access, &draining, log)
 	if err != nil {
 		log.Error("start", "err", err)

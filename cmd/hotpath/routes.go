@@ -8,16 +8,20 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hotpath/hotpath/internal/accesslog"
+	"github.com/hotpath/hotpath/internal/api"
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/requestid"
 	"github.com/hotpath/hotpath/internal/router"
+	"github.com/hotpath/hotpath/internal/web"
 )
 
 // endpoints are the handler sets the routes point to.
 type endpoints struct {
-	db *handler.DB
+	db   *handler.DB
+	api  *api.API
+	form *web.Form
 }
 
 // registerRoutes lists every application endpoint: one line each.
@@ -27,8 +31,19 @@ func registerRoutes(r *router.Router, e endpoints) {
 	r.GET("/db", e.db.World)
 	r.GET("/queries", e.db.Queries)
 	r.GET("/updates", e.db.Updates)
-	r.GET("/fortunes", e.db.Fortunes)
+	r.GET("/fortunes", web.HTML(e.db.Fortunes))
 	r.GET("/cached-queries", e.db.CachedQueries)
+
+	r.GET("/api/v1/worlds/{id}", e.api.GetWorld)
+	r.PUT("/api/v1/worlds/{id}", e.api.PutWorld)
+	r.GET("/api/v1/fortunes", e.api.ListFortunes)
+	r.POST("/api/v1/fortunes", e.api.CreateFortune)
+	r.GET("/api/v1/fortunes/{id}", e.api.GetFortune)
+	r.DELETE("/api/v1/fortunes/{id}", e.api.DeleteFortune)
+	r.GET("/api/v1/openapi.json", e.api.OpenAPI)
+
+	r.GET("/fortunes/new", web.HTML(e.form.New))
+	r.POST("/fortunes", web.HTML(e.form.Create))
 }
 
 // buildHandler assembles the application listener's handler: the routes

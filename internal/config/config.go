@@ -113,6 +113,9 @@ type Security struct {
 	CSRFSecret string `koanf:"csrf_secret"`
 	// TrustedOrigins are extra origins (scheme://host[:port]) allowed to post forms.
 	TrustedOrigins []string `koanf:"trusted_origins"`
+	// SecureCookie marks the CSRF cookie Secure (named __Host-hotpath_csrf)
+	// and makes https this server's own origin: set it behind a TLS ingress.
+	SecureCookie bool `koanf:"secure_cookie"`
 }
 
 // Webhooks configures change events sent to other systems.

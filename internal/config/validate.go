@@ -40,6 +40,7 @@ func (c *Config) Validate() error {
 		{"shutdown.drain", notNegative(c.Shutdown.Drain)},
 		{"shutdown.timeout", positive(c.Shutdown.Timeout)},
 		{"auth.tokens", checkTokens(c.Auth.Tokens)},
+		{"security.csrf_secret", checkSecret(c.Security.CSRFSecret)},
 		{"security.trusted_origins", checkOrigins(c.Security.TrustedOrigins)},
 		{"webhooks.urls", checkURLs(c.Webhooks.URLs)},
 	}
@@ -152,6 +153,13 @@ func checkTokens(tokens []string) error {
 		if strings.ContainsAny(t, " \t\r\n") {
 			return fmt.Errorf("tokens must not contain whitespace")
 		}
+	}
+	return nil
+}
+
+func checkSecret(s string) error {
+	if s != "" && len(s) < 32 {
+		return fmt.Errorf("must be empty or at least 32 characters; generate one with: openssl rand -hex 32")
 	}
 	return nil
 }

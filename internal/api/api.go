@@ -1,0 +1,110 @@
+// Package api serves the REST resources under /api/v1: Worlds and
+// Fortunes as JSON, with bearer-token auth on every write and strict
+// request validation, and the OpenAPI document that describes them.
+//
+// Every write handler runs the same steps in the same order, so that a
+// refused request changes nothing and anonymous clients learn nothing
+// about the body they sent: authorize, parse the path, check the media
+// type, decode, validate, and only then touch the store.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath/hotpath/internal/problem"
+	"github.com/hotpath/hotpath/internal/store"
+	"github.com/hotpath/hotpath/internal/worldcache"
+)
+
+// Prefix is the path under which every resource of this package lives.
+const Prefix = "/api/v1"
+
+// Store is what the resources need from the data layer; store.SQLite and
+// store.Postgres provide it.
+type Store interface {
+	World(ctx context.Context, id int32) (store.World, error)
+	SetWorld(ctx context.Context, id, randomNumber int32) (store.World, error)
+	FortunesAfter(ctx context.Context, after int32, limit int, dst []store.Fortune) ([]store.Fortune, error)
+	Fortune(ctx context.Context, id int32) (store.Fortune, error)
+	AddFortune(ctx context.Context, message string) (store.Fortune, error)
+	DeleteFortune(ctx context.Context, id int32) error
+}
+
+// API holds the /api/v1 handlers.
+type API struct {
+	store   Store
+	cache   *worldcache.Cache
+	auth    *Auth
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+// New returns the /api/v1 handlers. Writes need one of tokens
+// (auth.tokens); every store call is bounded by timeout (db.timeout); a
+// World written through the API is also written to cache, so that
+// /cached-queries shows it. cache may be nil.
+func New(s Store, cache *worldcache.Cache, tokens []string, timeout time.Duration, log *slog.Logger) *API {
+	return &API{store: s, cache: cache, auth: NewAuth(tokens), timeout: timeout, log: log}
+}
+
+// context returns the bound for one request's store calls.
+func (a *API) context() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), a.timeout)
+}
+
+func (a *API) fail(ctx *fasthttp.RequestCtx, err error) { WriteStoreError(ctx, a.log, err) }
+
+// WriteStoreError answers a failed store call with the status its cause
+// deserves (see StoreProblem), logging to log the errors that are ours.
+func WriteStoreError(ctx *fasthttp.RequestCtx, log *slog.Logger, err error) {
+	pe := StoreProblem(err)
+	if pe.Status == fasthttp.StatusInternalServerError {
+		log.Error("database call", "path", string(ctx.Path()), "err", err.Error())
+	}
+	problem.Write(ctx, pe)
+}
+
+// StoreProblem turns a store error into the problem to answer: 404 for a
+// missing row, 422 for a value the database refused, 503 when the database
+// is unreachable or slow, else 500.
+func StoreProblem(err error) *problem.Error {
+	switch {
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return problem.Unavailable("the database is unavailable or too slow (db.timeout); retry later", err)
+	case errors.Is(err, store.ErrNotFound):
+		return &problem.Error{Status: fasthttp.StatusNotFound, Detail: "no such resource", Err: err}
+	case errors.Is(err, store.ErrInvalid):
+		return &problem.Error{Status: fasthttp.StatusUnprocessableEntity, Detail: "the database refused the value", Err: err}
+	}
+	return &problem.Error{Status: fasthttp.StatusInternalServerError, Detail: "the server could not complete the request", Err: err}
+}
+
+// pathID reads the {id} path parameter: anything but 1 to 10 decimal
+// digits is malformed (400); a well-formed number outside 1..max names no
+// resource (404).
+func pathID(ctx *fasthttp.RequestCtx, max int64) (int32, error) {
+	s, _ := ctx.UserValue("id").(string)
+	if s == "" || len(s) > 10 || !digits(s) {
+		return 0, problem.New(fasthttp.StatusBadRequest, "the id in the path must be a decimal number")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || n > max {
+		return 0, problem.New(fasthttp.StatusNotFound, "no resource with this id")
+	}
+	return int32(n), nil
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

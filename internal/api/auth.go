@@ -1,0 +1,69 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath/hotpath/internal/problem"
+)
+
+// Auth checks bearer tokens against auth.tokens.
+//
+// Tokens are compared as SHA-256 digests, every configured token every
+// time, with subtle.ConstantTimeCompare: the time taken tells an attacker
+// neither how much of a guess was right nor which token it came close to.
+type Auth struct {
+	digests [][sha256.Size]byte
+}
+
+// NewAuth returns a checker for tokens; with none, every write is refused.
+func NewAuth(tokens []string) *Auth {
+	a := &Auth{}
+	for _, t := range tokens {
+		a.digests = append(a.digests, sha256.Sum256([]byte(t)))
+	}
+	return a
+}
+
+var (
+	errWritesDisabled = problem.New(fasthttp.StatusUnauthorized,
+		"writes are disabled: no bearer tokens are configured; set auth.tokens (HOTPATH_AUTH__TOKENS)")
+	errNoToken = problem.New(fasthttp.StatusUnauthorized,
+		"this request needs the header Authorization: Bearer <token>, with a token from auth.tokens")
+	errBadToken = problem.New(fasthttp.StatusUnauthorized, "the bearer token is not valid")
+)
+
+// Check returns nil when the request carries a configured bearer token,
+// else a 401 problem (problem.Write adds WWW-Authenticate: Bearer).
+func (a *Auth) Check(ctx *fasthttp.RequestCtx) error {
+	if len(a.digests) == 0 {
+		return errWritesDisabled
+	}
+	token, ok := bearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
+	if !ok {
+		return errNoToken
+	}
+	got := sha256.Sum256(token)
+	match := 0
+	for i := range a.digests {
+		match |= subtle.ConstantTimeCompare(got[:], a.digests[i][:])
+	}
+	if match != 1 {
+		return errBadToken
+	}
+	return nil
+}
+
+// bearer extracts the token of an "Authorization: Bearer <token>" value;
+// the scheme name is case-insensitive (RFC 9110 §11.1).
+func bearer(v []byte) ([]byte, bool) {
+	const scheme = "bearer "
+	if len(v) <= len(scheme) || !bytes.EqualFold(v[:len(scheme)], []byte(scheme)) {
+		return nil, false
+	}
+	t := bytes.TrimLeft(v[len(scheme):], " ")
+	return t, len(t) > 0
+}

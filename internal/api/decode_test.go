@@ -1,0 +1,161 @@
+package api
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/goccy/go-json"
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath/hotpath/internal/problem"
+)
+
+// decodeStatus runs Decode on a request with content type ct and body, and
+// returns the status it would answer (200 when the body is accepted).
+func decodeStatus(t testing.TB, ct, body string, req Request) (int, *problem.Error) {
+	t.Helper()
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("POST")
+	if ct != "" {
+		ctx.Request.Header.SetContentType(ct)
+	}
+	ctx.Request.SetBodyString(body)
+	err := Decode(&ctx, req)
+	if err == nil {
+		return 200, nil
+	}
+	var pe *problem.Error
+	if !errors.As(err, &pe) {
+		t.Fatalf("Decode(%q) returned %T %v, want a *problem.Error", body, err, err)
+	}
+	return pe.Status, pe
+}
+
+func TestDecodeStatuses(t *testing.T) {
+	const js = "application/json"
+	cases := []struct {
+		ct, body string
+		world    bool // decode a WorldUpdate, else a NewFortune
+		want     int
+		fields   []string // fields a 422 must name
+	}{
+		{js, `{"message":"hello"}`, false, 200, nil},
+		{"application/json; charset=utf-8", `{"message":"hello"}`, false, 200, nil},
+		{"Application/JSON; Charset=UTF-8", `{"message":"hello"}`, false, 200, nil},
+		{js, " \n{\"message\":\"tab\\tand\\nnewline\"} \n", false, 200, nil},
+		{"", `{"message":"hello"}`, false, 415, nil},
+		{"text/plain", `{"message":"hello"}`, false, 415, nil},
+		{"application/x-www-form-urlencoded", `message=hello`, false, 415, nil},
+		{"application/json; charset=latin1", `{"message":"hello"}`, false, 415, nil},
+		{"application/json; foo=bar", `{"message":"hello"}`, false, 415, nil},
+		{"application/jsonx", `{"message":"hello"}`, false, 415, nil},
+		{js, ``, false, 400, nil},
+		{js, `   `, false, 400, nil},
+		{js, `null`, false, 400, nil},
+		{js, `[]`, false, 400, nil},
+		{js, `"message"`, false, 400, nil},
+		{js, `42`, false, 400, nil},
+		{js, `{`, false, 400, nil},
+		{js, `{"message":"a"`, false, 400, nil},
+		{js, `{"message":"a"}{"message":"b"}`, false, 400, nil},
+		{js, `{"message":"a"} trailing`, false, 400, nil},
+		{js, `{"message":42}`, false, 400, nil},
+		{js, `{"message":null}`, false, 422, []string{"message"}},
+		{js, `{"message":["a"]}`, false, 400, nil},
+		{js, `{"message":"a","extra":1}`, false, 400, nil},
+		{js, `{"msg":"a"}`, false, 400, nil},
+		{js, `{}`, false, 422, []string{"message"}},
+		{js, `{"message":""}`, false, 422, []string{"message"}},
+		{js, `{"message":"` + strings.Repeat("é", 500) + `"}`, false, 200, nil},
+		{js, `{"message":"` + strings.Repeat("é", 501) + `"}`, false, 422, []string{"message"}},
+		{js, `{"message":"bell\u0007"}`, false, 422, []string{"message"}},
+		{js, `{"message":"nul\u0000"}`, false, 422, []string{"message"}},
+		{js, `{"message":"cr\r"}`, false, 422, []string{"message"}},
+		{js, `{"message":"del` + "\u007f" + `"}`, false, 422, []string{"message"}},
+		{js, `{"message":"c1` + "\u0085" + `"}`, false, 422, []string{"message"}},
+		{js, "{\"message\":\"bad \xff utf8\"}", false, 400, nil},
+		{js, `{"randomNumber":1}`, true, 200, nil},
+		{js, `{"randomNumber":10000}`, true, 200, nil},
+		{js, `{"randomNumber":0}`, true, 422, []string{"randomNumber"}},
+		{js, `{"randomNumber":10001}`, true, 422, []string{"randomNumber"}},
+		{js, `{"randomNumber":-5}`, true, 422, []string{"randomNumber"}},
+		{js, `{}`, true, 422, []string{"randomNumber"}},
+		{js, `{"randomNumber":"5"}`, true, 400, nil},
+		{js, `{"randomNumber":1.5}`, true, 400, nil},
+		{js, `{"randomNumber":true}`, true, 400, nil},
+		{js, `{"randomNumber":99999999999999999999}`, true, 400, nil},
+		{js, `{"randomNumber":5,"id":6}`, true, 400, nil},
+	}
+	for _, c := range cases {
+		var req Request = &NewFortune{}
+		if c.world {
+			req = &WorldUpdate{}
+		}
+		got, pe := decodeStatus(t, c.ct, c.body, req)
+		if got != c.want {
+			t.Errorf("Content-Type %q, body %.60q: status %d (%v), want %d", c.ct, c.body, got, pe, c.want)
+			continue
+		}
+		if got == 422 {
+			var named []string
+			for _, e := range pe.Errors {
+				named = append(named, e.Field)
+			}
+			if strings.Join(named, ",") != strings.Join(c.fields, ",") {
+				t.Errorf("body %.60q: 422 names %v, want %v", c.body, named, c.fields)
+			}
+		}
+		if pe != nil && strings.Contains(pe.Detail, "Go ") {
+			t.Errorf("body %.60q: detail %q speaks of Go types", c.body, pe.Detail)
+		}
+	}
+}
+
+func TestDecodeKeepsTheMessageExactly(t *testing.T) {
+	for _, m := range []string{"' OR '1'='1", "1;DROP TABLE Fortune--", `<script>alert(1)</script>`, "tab\tnew\nline", "日本語 ✓ 🙂"} {
+		var f NewFortune
+		body, err := jsonString(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, pe := decodeStatus(t, "application/json", `{"message":`+body+`}`, &f); got != 200 || f.Message != m {
+			t.Errorf("message %q: status %d (%v), decoded %q", m, got, pe, f.Message)
+		}
+	}
+}
+
+// FuzzDecode feeds arbitrary bodies: Decode must not panic, must answer
+// only 400 or 422 for a bad body, and whatever it accepts must satisfy
+// every constraint of NewFortune.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{`{"message":"hi"}`, `{}`, `{"message":""}`, `[]`, `null`, `{"message":"\u0000"}`,
+		`{"message":"a","message":"b"}`, `{"MESSAGE":"x"}`, "{\"message\":\"\xff\"}", `{"message":"\ud800"}`, `{"a":{"b":[1,2,{}]}}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		var req NewFortune
+		status, pe := decodeStatus(t, "application/json", body, &req)
+		switch status {
+		case 200:
+			m := req.Message
+			if m == "" || !utf8.ValidString(m) || utf8.RuneCountInString(m) > MaxMessageLen {
+				t.Fatalf("accepted %q with message %q", body, m)
+			}
+			for _, r := range m {
+				if r < 0x20 && r != '\t' && r != '\n' {
+					t.Fatalf("accepted %q with a control character in %q", body, m)
+				}
+			}
+		case 400, 422:
+		default:
+			t.Fatalf("body %q: status %d (%v)", body, status, pe)
+		}
+	})
+}
+
+func jsonString(s string) (string, error) {
+	b, err := json.Marshal(s)
+	return string(b), err
+}
