@@ -85,12 +85,12 @@ func StoreProblem(err error) *problem.Error {
 	return &problem.Error{Status: fasthttp.StatusInternalServerError, Detail: "the server could not complete the request", Err: err}
 }
 
-// pathID reads the {id} path parameter: anything but 1 to 10 decimal
-// digits is malformed (400); a well-formed number outside 1..max names no
+// pathID reads the {id} path parameter: anything but decimal digits is
+// malformed (400); a number outside 1..max, however long, names no
 // resource (404).
 func pathID(ctx *fasthttp.RequestCtx, max int64) (int32, error) {
 	s, _ := ctx.UserValue("id").(string)
-	if s == "" || len(s) > 10 || !digits(s) {
+	if s == "" || !digits(s) {
 		return 0, problem.New(fasthttp.StatusBadRequest, "the id in the path must be a decimal number")
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
