@@ -11,6 +11,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,6 +22,10 @@ import (
 //
 //go:embed migrations
 var migrationFiles embed.FS
+
+// MigrationTimeout bounds applying the migrations at start, which may take
+// longer than db.timeout allows a request.
+const MigrationTimeout = time.Minute
 
 // migration is one versioned SQL file.
 type migration struct {
@@ -116,6 +121,13 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) 
 	for _, m := range ms {
 		applied := false
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			// db.timeout suits requests, not seeding a table or waiting for
+			// another replica's migration, so lift it for this transaction.
+			limit := strconv.FormatInt(MigrationTimeout.Milliseconds(), 10)
+			if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true),
+				set_config('idle_in_transaction_session_timeout', $1, true)`, limit); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLockKey)); err != nil {
 				return err
 			}

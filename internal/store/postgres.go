@@ -22,6 +22,9 @@ const sqlUpdateWorlds = `UPDATE World SET randomNumber = v.r
 FROM (SELECT unnest($1::int[]) AS id, unnest($2::int[]) AS r) AS v
 WHERE World.id = v.id`
 
+// minConnectTimeout is the least time a new connection gets to be set up.
+const minConnectTimeout = 3 * time.Second
+
 // errNotMigrated is returned until the background migration has succeeded.
 var errNotMigrated = unavailable("postgres", errors.New("schema not migrated yet: waiting for the database at db.dsn"))
 
@@ -53,7 +56,7 @@ func OpenPostgres(ctx context.Context, o Options) (*Postgres, error) {
 	}
 	p := &Postgres{pool: pool, timeout: orDefault(o.Timeout), log: orDiscard(o.Logger)}
 
-	mctx, cancel := withTimeout(ctx, p.timeout)
+	mctx, cancel := withTimeout(ctx, MigrationTimeout)
 	err = migratePostgres(mctx, pool, p.log)
 	cancel()
 	if err == nil {
@@ -94,8 +97,11 @@ func poolConfig(o Options) (*pgxpool.Config, error) {
 	if _, ok := cc.RuntimeParams["application_name"]; !ok {
 		cc.RuntimeParams["application_name"] = "hotpath"
 	}
+	// A new backend (fork, authentication, TLS) may take longer than a
+	// request may wait. Requests are still bounded by their context:
+	// pgxpool finishes a connect in the background when its caller gives up.
 	if cc.ConnectTimeout == 0 {
-		cc.ConnectTimeout = timeout
+		cc.ConnectTimeout = max(timeout, minConnectTimeout)
 	}
 	cfg.MaxConns = int32(o.MaxConns)
 	if o.MaxConns <= 0 {
@@ -123,7 +129,7 @@ func (p *Postgres) migrateUntilReady(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		mctx, cancel := context.WithTimeout(ctx, p.timeout)
+		mctx, cancel := context.WithTimeout(ctx, MigrationTimeout)
 		err := migratePostgres(mctx, p.pool, p.log)
 		cancel()
 		if err == nil {

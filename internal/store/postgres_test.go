@@ -9,6 +9,7 @@ import (
 
 	"github.com/hotpath/hotpath/internal/testenv"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // proxied returns options for a fresh database reached through a fault
@@ -244,4 +245,52 @@ func TestPostgresRefusesSimpleProtocol(t *testing.T) {
 	if err == nil {
 		t.Fatal("OpenPostgres accepted default_query_exec_mode=simple_protocol")
 	}
+}
+
+func TestPostgresErrorClasses(t *testing.T) {
+	p := &Postgres{}
+	pg := func(code string) error { return &pgconn.PgError{Code: code, Message: "m"} }
+	for _, c := range []struct {
+		err  error
+		want error // the sentinel errors.Is must find, or nil for none
+	}{
+		{pgx.ErrNoRows, ErrNotFound},
+		{pg("57014"), ErrUnavailable}, // statement_timeout
+		{pg("55P03"), ErrUnavailable}, // lock_timeout
+		{pg("53300"), ErrUnavailable}, // too many connections
+		{pg("57P01"), ErrUnavailable}, // admin shutdown
+		{pg("08006"), ErrUnavailable}, // connection failure
+		{pg("40P01"), ErrUnavailable}, // deadlock detected
+		{pg("22001"), ErrInvalid},     // value too long
+		{pg("42P01"), nil},            // undefined table: a bug or a broken schema, not an outage
+		{pg("23505"), nil},            // unique violation
+		{context.DeadlineExceeded, ErrUnavailable},
+		{errors.New("dial tcp: connection refused"), ErrUnavailable},
+	} {
+		got := p.fail("op", c.err)
+		for _, sentinel := range []error{ErrNotFound, ErrUnavailable, ErrInvalid} {
+			if errors.Is(got, sentinel) != (sentinel == c.want) {
+				t.Errorf("fail(%v) = %v: errors.Is(%v) = %v, want %v", c.err, got, sentinel, !(sentinel == c.want), sentinel == c.want)
+			}
+		}
+		if c.want != ErrNotFound && !errors.Is(got, c.err) { // a missing row needs no cause
+			t.Errorf("fail(%v) = %v: lost the cause", c.err, got)
+		}
+	}
+}
+
+func TestPostgresMigratesDespiteShortTimeout(t *testing.T) {
+	t.Parallel()
+	// Seeding takes longer than 20ms; db.timeout must not apply to it.
+	e := postgresEnv(t)
+	e.opts.Timeout = 20 * time.Millisecond
+	s := e.open(t)
+	if n := e.scalar(t, "SELECT count(*) FROM World"); n != 10000 {
+		t.Fatalf("%d worlds, want 10000", n)
+	}
+	expectUnavailable(t, "UpdateWorlds on a locked table", time.Second, func() error {
+		release := lockWorld(t, e.opts.DSN)
+		defer release()
+		return s.UpdateWorlds(context.Background(), []World{{1, 1}})
+	})
 }

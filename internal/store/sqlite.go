@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -46,7 +47,7 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 	// WAL lets readers run while the writer commits; NORMAL sync is safe in
 	// WAL mode (a power cut may lose the last commits, never corrupts).
 	s.write = openPool(o.DSN+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate", 1, o)
-	if err := migrateSQLite(ctx, s.write, orDiscard(o.Logger)); err != nil {
+	if err := s.migrate(ctx, orDiscard(o.Logger)); err != nil {
 		return nil, errors.Join(fmt.Errorf("open sqlite %s: %w", o.DSN, err), s.write.Close())
 	}
 
@@ -77,6 +78,28 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 		}
 	}
 	return s, nil
+}
+
+// migrate applies the migrations with busy_timeout raised to
+// MigrationTimeout: db.timeout suits requests, not waiting for another
+// process that is seeding the same file.
+func (s *SQLite) migrate(ctx context.Context, log *slog.Logger) error {
+	// The writer pool has one connection, so the pragmas reach the
+	// connection that migrates.
+	setBusy := func(d time.Duration) error {
+		_, err := s.write.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.FormatInt(d.Milliseconds(), 10))
+		return err
+	}
+	if err := setBusy(MigrationTimeout); err != nil {
+		return fmt.Errorf("set busy_timeout: %w", err)
+	}
+	if err := migrateSQLite(ctx, s.write, log); err != nil {
+		return err
+	}
+	if err := setBusy(s.timeout); err != nil {
+		return fmt.Errorf("set busy_timeout: %w", err)
+	}
+	return nil
 }
 
 // openPool opens a database/sql pool of n connections that never shrinks

@@ -5,9 +5,37 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
+
+// holdWriteLock takes the write lock of the database file on a connection
+// of its own, as another process would, until release is called.
+func holdWriteLock(t *testing.T, dsn string) (release func()) {
+	other, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			_, _ = conn.ExecContext(ctx, "ROLLBACK") // nothing was written
+			_ = conn.Close()
+			_ = other.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
 
 func TestSQLiteBusyWriterIsUnavailable(t *testing.T) {
 	t.Parallel()
@@ -15,22 +43,8 @@ func TestSQLiteBusyWriterIsUnavailable(t *testing.T) {
 	e.opts.Timeout = 300 * time.Millisecond
 	s := e.open(t)
 
-	// Another process holding the write lock looks the same as this
-	// connection holding it.
-	other, err := sql.Open("sqlite", e.opts.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	release := holdWriteLock(t, e.opts.DSN)
 	ctx := context.Background()
-	conn, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
 	expectUnavailable := func(what string, fn func() error) {
 		t.Helper()
 		start := time.Now()
@@ -47,9 +61,7 @@ func TestSQLiteBusyWriterIsUnavailable(t *testing.T) {
 	if _, err := s.World(ctx, 1); err != nil {
 		t.Errorf("World while another connection writes: %v", err)
 	}
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if _, err := s.SetWorld(ctx, 1, 1); err != nil {
 		t.Errorf("SetWorld after the lock was released: %v", err)
 	}
@@ -86,5 +98,23 @@ func TestSQLiteUsesWAL(t *testing.T) {
 	var mode string
 	if err := raw.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+}
+
+func TestSQLiteOpenWaitsForAnotherWriterBeyondTimeout(t *testing.T) {
+	t.Parallel()
+	e := sqliteEnv(t)
+	e.opts.Timeout = 50 * time.Millisecond
+	e.open(t) // create the file, then hold its write lock from elsewhere
+	release := holdWriteLock(t, e.opts.DSN)
+	time.AfterFunc(400*time.Millisecond, release)
+	ctx := context.Background()
+	start := time.Now()
+	s := e.open(t)
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("OpenSQLite returned after %v while the write lock was held", d)
+	}
+	if _, err := s.SetWorld(ctx, 1, 2); err != nil {
+		t.Errorf("SetWorld after open: %v", err)
 	}
 }

@@ -36,8 +36,9 @@ type Options struct {
 	// postgres:// URL (db.dsn).
 	DSN string
 	// Timeout bounds every call whose context has no deadline (db.timeout).
-	// It is also SQLite's busy_timeout and PostgreSQL's connect_timeout,
-	// statement_timeout, lock_timeout and idle_in_transaction_session_timeout.
+	// It is also SQLite's busy_timeout and PostgreSQL's statement_timeout,
+	// lock_timeout, idle_in_transaction_session_timeout and (at least 3s)
+	// connect_timeout. Migrations at start get MigrationTimeout instead.
 	// Zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxConns caps the connection pool; 0 picks GOMAXPROCS readers for
@@ -62,27 +63,21 @@ var ErrNotFound = errors.New("store: not found")
 // request may succeed later, so callers answer 503 with Retry-After.
 var ErrUnavailable = errors.New("store: database unavailable")
 
-// unavailable marks err as transient while keeping it inspectable.
+// unavailable marks err, the failure of op, as transient.
 func unavailable(op string, err error) error {
-	return &opError{op: op, err: err, unavailable: true}
+	return &unavailableError{op: op, err: err}
 }
 
-// opError carries the operation that failed and whether it was transient.
-type opError struct {
-	op          string
-	err         error
-	unavailable bool
+// unavailableError is a transient failure that keeps its cause inspectable.
+type unavailableError struct {
+	op  string
+	err error
 }
 
-func (e *opError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *unavailableError) Error() string { return e.op + ": " + e.err.Error() }
 
-// Unwrap exposes both the cause and, for transient failures, ErrUnavailable.
-func (e *opError) Unwrap() []error {
-	if e.unavailable {
-		return []error{ErrUnavailable, e.err}
-	}
-	return []error{e.err}
-}
+// Unwrap exposes both ErrUnavailable and the cause to errors.Is and As.
+func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
 
 // withTimeout applies d to ctx unless the caller already set a deadline,
 // so no call can wait forever on a dead database.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -83,7 +84,7 @@ var drivers = []struct {
 func sqliteEnv(t testing.TB) env {
 	dsn := filepath.Join(t.TempDir(), "nested", "hotpath.db") // the store must create "nested"
 	return env{
-		opts: Options{Driver: "sqlite", DSN: dsn, Timeout: 2 * time.Second},
+		opts: Options{Driver: "sqlite", DSN: dsn, Timeout: 2 * time.Second, Logger: testLogger(t)},
 		scalar: func(t testing.TB, q string) int64 {
 			t.Helper()
 			raw, err := sql.Open("sqlite", dsn)
@@ -103,12 +104,24 @@ func sqliteEnv(t testing.TB) env {
 func postgresEnv(t testing.TB) env {
 	dsn := testenv.PostgresDSN(t)
 	return env{
-		opts: Options{Driver: "postgres", DSN: dsn, Timeout: 2 * time.Second},
+		opts: Options{Driver: "postgres", DSN: dsn, Timeout: 2 * time.Second, Logger: testLogger(t)},
 		scalar: func(t testing.TB, q string) int64 {
 			t.Helper()
 			return pgScalar(t, dsn, q)
 		},
 	}
+}
+
+// testLogger sends the store's log to the test's, shown when it fails.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 func pgScalar(t testing.TB, dsn, q string) int64 {
