@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 PKGS    := ./...
 
-.PHONY: all build run test test-race bench-micro fuzz lint vet fmt check clean
+.PHONY: all build run test test-race bench-micro fuzz fuzz-short lint vet fmt check clean
 
 all: build
 
@@ -30,6 +30,20 @@ test-race:
 ## bench-micro: Go benchmarks of each endpoint's handler chain (benchstat-friendly)
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS)
+
+## fuzz: every native Go fuzz target under cmd/ and internal/, $(FUZZTIME) each
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for file in $$(grep -rlE '^func Fuzz' --include='*_test.go' cmd internal | sort); do \
+		for target in $$(grep -oE '^func Fuzz[A-Za-z0-9_]+' $$file | cut -d' ' -f2); do \
+			echo "fuzz $$target ($$(dirname $$file), $(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file); \
+		done; \
+	done
+
+## fuzz-short: every fuzz target for a few seconds, as part of the tests
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 ## lint: go vet plus staticcheck
 lint: vet
