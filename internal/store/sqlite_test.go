@@ -1,10 +1,15 @@
 package store
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -116,5 +121,101 @@ func TestSQLiteOpenWaitsForAnotherWriterBeyondTimeout(t *testing.T) {
 	}
 	if _, err := s.SetWorld(ctx, 1, 2); err != nil {
 		t.Errorf("SetWorld after open: %v", err)
+	}
+}
+
+// killChildEnv, when set, makes TestSQLiteKeepsAckedWritesAfterKill act as
+// the process to be killed, writing to the database file it names.
+const killChildEnv = "HOTPATH_STORE_KILL_CHILD_DB"
+
+// killBatch is the set of worlds write number v sets to v.
+func killBatch(v int32) []World {
+	ws := make([]World, 10)
+	for k := range ws {
+		ws[k] = World{ID: (v*7+int32(k)*31)%300 + 1, RandomNumber: v}
+	}
+	return ws
+}
+
+// TestSQLiteKeepsAckedWritesAfterKill kills a writing process with SIGKILL
+// and checks the file: intact, every acknowledged write present, and no
+// write half-applied.
+func TestSQLiteKeepsAckedWritesAfterKill(t *testing.T) {
+	if path := os.Getenv(killChildEnv); path != "" {
+		s, err := OpenSQLite(context.Background(), Options{DSN: path})
+		if err != nil {
+			fmt.Println("open:", err)
+			os.Exit(1)
+		}
+		for v := int32(10001); v < 40000; v++ { // bounded, in case nobody kills us
+			if err := s.UpdateWorlds(context.Background(), killBatch(v)); err != nil {
+				fmt.Println("update:", err)
+				os.Exit(1)
+			}
+			fmt.Println(v) // the acknowledgement
+		}
+		os.Exit(0)
+	}
+	t.Parallel()
+	e := sqliteEnv(t)
+	closeStore(t, e.open(t).(*SQLite)) // migrated before the child starts
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSQLiteKeepsAckedWritesAfterKill$", "-test.count=1")
+	cmd.Env = append(os.Environ(), killChildEnv+"="+e.opts.DSN)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var acked int32
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		v, err := strconv.Atoi(lines.Text())
+		if err != nil {
+			t.Fatalf("child: %s", lines.Text())
+		}
+		if acked = int32(v); acked >= 10300 {
+			break
+		}
+	}
+	_ = cmd.Process.Kill() // SIGKILL: no chance to finish or close anything
+	_ = cmd.Wait()
+	if acked < 10300 {
+		t.Fatalf("child stopped after write %d: %v", acked, lines.Err())
+	}
+
+	raw, err := sql.Open("sqlite", e.opts.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var check string
+	if err := raw.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check = %q, %v", check, err)
+	}
+	s := e.open(t)
+	all, err := s.AllWorlds(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func(id int32) int32 { return all[id-1].RandomNumber }
+	for v := int32(10001); v <= acked; v++ {
+		for _, w := range killBatch(v) {
+			if got := stored(w.ID); got < v {
+				t.Fatalf("world %d holds %d, but write %d, which set it to %d, was acknowledged", w.ID, got, v, v)
+			}
+		}
+	}
+	for _, w := range all {
+		if w.RandomNumber <= 10000 {
+			continue // never written by the child
+		}
+		for _, x := range killBatch(w.RandomNumber) {
+			if got := stored(x.ID); got < w.RandomNumber {
+				t.Fatalf("write %d is half-applied: world %d has it, world %d holds %d", w.RandomNumber, w.ID, x.ID, got)
+			}
+		}
 	}
 }
