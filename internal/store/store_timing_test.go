@@ -11,7 +11,9 @@ import (
 func benchDrivers(b *testing.B, fn func(b *testing.B, s db)) {
 	for _, d := range drivers {
 		b.Run(d.name, func(b *testing.B) {
-			s := d.env(b).open(b)
+			e := d.env(b)
+			e.opts.Logger = nil // migration lines would clutter the results
+			s := e.open(b)
 			b.ReportAllocs()
 			fn(b, s)
 		})
