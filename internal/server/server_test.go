@@ -13,6 +13,10 @@ import (
 	"github.com/hotpath/hotpath/internal/config"
 )
 
+// oneShot closes each connection after its answer, so no keep-alive
+// connection outlives a test.
+var oneShot = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
 func TestStopLetsInFlightRequestsFinish(t *testing.T) {
 	entered := make(chan struct{})
 	cfg := config.Default().Server
@@ -35,7 +39,7 @@ func TestStopLetsInFlightRequestsFinish(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() {
-		resp, err := http.Get(url)
+		resp, err := oneShot.Get(url)
 		if err != nil {
 			got <- result{err: err}
 			return
@@ -54,7 +58,7 @@ func TestStopLetsInFlightRequestsFinish(t *testing.T) {
 	if r.err != nil || r.status != 200 || r.body != "done" || !r.close {
 		t.Errorf("in-flight request during Stop: %+v, want 200 \"done\" with Connection: close", r)
 	}
-	if _, err := http.Get(url); err == nil {
+	if _, err := oneShot.Get(url); err == nil {
 		t.Errorf("listener still accepts after Stop")
 	}
 }
@@ -71,8 +75,10 @@ func TestStopGivesUpAtTheTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Serve(ln)
+	answered := make(chan struct{})
 	go func() {
-		if resp, err := http.Get("http://" + s.Addr().String() + "/"); err == nil {
+		defer close(answered)
+		if resp, err := oneShot.Get("http://" + s.Addr().String() + "/"); err == nil {
 			resp.Body.Close()
 		}
 	}()
@@ -87,4 +93,5 @@ func TestStopGivesUpAtTheTimeout(t *testing.T) {
 		t.Errorf("Stop took %s, want about the 200ms timeout", took)
 	}
 	close(release)
+	<-answered // the request ends after all, so nothing outlives the test
 }
