@@ -435,3 +435,24 @@ func newFortuneDirect(t *testing.T, db database, id int) store.Fortune {
 	}
 	return f
 }
+
+func TestAPIBodyOverMaxBodySizeIs413(t *testing.T) {
+	withToken(t)
+	p := startProc(t, "--server.max_body_size=1024")
+	defer p.stop(t)
+	db := openDirect(t, "sqlite", dbPath(t, p))
+	count := fortuneCount(t, db)
+	big := `{"message":"` + strings.Repeat("x", 2000) + `"}`
+	resp, body := sendJSON(t, "POST", p.app+"/api/v1/fortunes", big)
+	expectProblem(t, "POST over server.max_body_size", resp, body, 413)
+	resp, body = sendJSON(t, "PUT", p.app+"/api/v1/worlds/1", `{"randomNumber":1`+strings.Repeat(" ", 2000)+`}`)
+	expectProblem(t, "PUT over server.max_body_size", resp, body, 413)
+	if n := fortuneCount(t, db); n != count {
+		t.Errorf("an oversized body changed the fortune count from %d to %d", count, n)
+	}
+	// Just under the limit is decoded as usual.
+	resp, body = sendJSON(t, "POST", p.app+"/api/v1/fortunes", `{"message":"`+strings.Repeat("y", 500)+`"}`)
+	if resp.StatusCode != 201 {
+		t.Errorf("a body under server.max_body_size: %d %s", resp.StatusCode, body)
+	}
+}
