@@ -17,6 +17,7 @@ import (
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/metrics"
+	"github.com/hotpath/hotpath/internal/testenv"
 	"github.com/hotpath/hotpath/internal/worldcache"
 )
 
@@ -38,6 +39,12 @@ func (c *memConn) LocalAddr() net.Addr         { return memAddr }
 // newMemServer builds the production chain with the given access-log share,
 // the log writer discarding its lines.
 func newMemServer(tb testing.TB, sample float64) (*fasthttp.Server, *memConn) {
+	return newMemServerOn(tb, sample, "sqlite")
+}
+
+// newMemServerOn is newMemServer on the given database driver; PostgreSQL
+// gets a throwaway database from internal/testenv.
+func newMemServerOn(tb testing.TB, sample float64, driver string) (*fasthttp.Server, *memConn) {
 	tb.Helper()
 	cfg := config.Default()
 	cfg.Log.AccessSample = sample
@@ -49,7 +56,11 @@ func newMemServer(tb testing.TB, sample float64) (*fasthttp.Server, *memConn) {
 	tb.Cleanup(access.Stop)
 	var draining atomic.Bool
 	log := slog.New(slog.DiscardHandler)
+	cfg.DB.Driver = driver
 	cfg.DB.DSN = filepath.Join(tb.TempDir(), "bench.db")
+	if driver == "postgres" {
+		cfg.DB.DSN = testenv.PostgresDSN(tb)
+	}
 	db, err := openDatabase(context.Background(), cfg.DB, log)
 	if err != nil {
 		tb.Fatal(err)
@@ -128,28 +139,29 @@ func BenchmarkJSONLogged(b *testing.B) {
 	benchServe(b, srv, conn, "GET /json HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n\r\n")
 }
 
-// The database endpoints over the embedded SQLite store; compare their
-// allocations with the budget table in bench/README.md.
+// The database endpoints on both drivers; compare their allocations with
+// the budget table in bench/README.md.
 
-func BenchmarkDB(b *testing.B) {
-	srv, conn := newMemServer(b, 0.01)
-	benchServe(b, srv, conn, "GET /db HTTP/1.1\r\nHost: bench\r\n\r\n")
+func benchDB(b *testing.B, req string) {
+	for _, driver := range []string{"sqlite", "postgres"} {
+		b.Run(driver, func(b *testing.B) {
+			srv, conn := newMemServerOn(b, 0.01, driver)
+			benchServe(b, srv, conn, req)
+		})
+	}
 }
 
+func BenchmarkDB(b *testing.B) { benchDB(b, "GET /db HTTP/1.1\r\nHost: bench\r\n\r\n") }
+
 func BenchmarkQueries20(b *testing.B) {
-	srv, conn := newMemServer(b, 0.01)
-	benchServe(b, srv, conn, "GET /queries?queries=20 HTTP/1.1\r\nHost: bench\r\n\r\n")
+	benchDB(b, "GET /queries?queries=20 HTTP/1.1\r\nHost: bench\r\n\r\n")
 }
 
 func BenchmarkUpdates20(b *testing.B) {
-	srv, conn := newMemServer(b, 0.01)
-	benchServe(b, srv, conn, "GET /updates?queries=20 HTTP/1.1\r\nHost: bench\r\n\r\n")
+	benchDB(b, "GET /updates?queries=20 HTTP/1.1\r\nHost: bench\r\n\r\n")
 }
 
-func BenchmarkFortunes(b *testing.B) {
-	srv, conn := newMemServer(b, 0.01)
-	benchServe(b, srv, conn, "GET /fortunes HTTP/1.1\r\nHost: bench\r\n\r\n")
-}
+func BenchmarkFortunes(b *testing.B) { benchDB(b, "GET /fortunes HTTP/1.1\r\nHost: bench\r\n\r\n") }
 
 func BenchmarkCachedQueries20(b *testing.B) {
 	srv, conn := newMemServer(b, 0.01)

@@ -52,3 +52,29 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendWritesCounterInHex(t *testing.T) {
+	g, err := NewGenerator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.next.Store(0xfe)
+	prefix := string(g.prefix[:])
+	for _, want := range []string{"ff", "100"} {
+		if got := string(g.Append(nil)); got != prefix+"-"+want {
+			t.Errorf("Append = %q, want %q", got, prefix+"-"+want)
+		}
+	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	g, err := NewGenerator()
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = g.Append(buf[:0])
+	}
+}
