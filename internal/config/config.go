@@ -18,6 +18,9 @@ type Config struct {
 	Auth     Auth     `koanf:"auth"`
 	Security Security `koanf:"security"`
 	Webhooks Webhooks `koanf:"webhooks"`
+	// Upstreams are the other services hotpath calls, by name: the TOML
+	// tables [upstreams.NAME]. Every call goes through internal/upstream.
+	Upstreams map[string]Upstream `koanf:"upstreams"`
 }
 
 // Server configures the application listener.
@@ -124,6 +127,50 @@ type Webhooks struct {
 	URLs []string `koanf:"urls"`
 	// Secret is the HMAC-SHA256 key for X-Hotpath-Signature.
 	Secret string `koanf:"secret"`
+	// Retention is how long delivered (or abandoned) events stay in the
+	// outbox table before they are deleted.
+	Retention time.Duration `koanf:"retention"`
+	// Concurrency caps deliveries in flight at once, across all URLs; each
+	// URL gets its events one at a time, in order.
+	Concurrency int `koanf:"concurrency"`
+	// Timeout bounds one delivery attempt, connecting included.
+	Timeout time.Duration `koanf:"timeout"`
+	// MaxAttempts gives up on an event for one URL after this many failed
+	// attempts (0 = retry until delivered).
+	MaxAttempts int `koanf:"max_attempts"`
+}
+
+// Upstream configures one service hotpath calls ([upstreams.NAME]).
+type Upstream struct {
+	// URL is the base URL; request paths are appended to its path.
+	URL string `koanf:"url"`
+	// Timeout bounds one attempt, connecting included; the caller's
+	// context deadline bounds the whole call.
+	Timeout time.Duration `koanf:"timeout"`
+	// MaxConns caps open connections to the upstream; callers over it wait
+	// for a free one until their attempt's deadline.
+	MaxConns int `koanf:"max_conns"`
+	// Retries is how many times an idempotent call is repeated after a
+	// connection error or a 502, 503 or 504, with jittered backoff.
+	Retries int `koanf:"retries"`
+	// BreakerFailures opens the circuit breaker after this many failed
+	// attempts in a row: calls then fail at once.
+	BreakerFailures int `koanf:"breaker_failures"`
+	// BreakerCooldown is how long the breaker stays open before it lets one
+	// probe call through.
+	BreakerCooldown time.Duration `koanf:"breaker_cooldown"`
+}
+
+// DefaultUpstream holds the values of the keys an [upstreams.NAME] table
+// leaves out.
+func DefaultUpstream() Upstream {
+	return Upstream{
+		Timeout:         2 * time.Second,
+		MaxConns:        64,
+		Retries:         2,
+		BreakerFailures: 5,
+		BreakerCooldown: 5 * time.Second,
+	}
 }
 
 // Default returns the configuration used when no source says otherwise; it
@@ -157,6 +204,12 @@ func Default() Config {
 		Shutdown: Shutdown{Drain: 5 * time.Second, Timeout: 20 * time.Second},
 		Auth:     Auth{Tokens: []string{}},
 		Security: Security{TrustedOrigins: []string{}},
-		Webhooks: Webhooks{URLs: []string{}},
+		Webhooks: Webhooks{
+			URLs:        []string{},
+			Retention:   24 * time.Hour,
+			Concurrency: 4,
+			Timeout:     5 * time.Second,
+		},
+		Upstreams: map[string]Upstream{},
 	}
 }

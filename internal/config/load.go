@@ -120,10 +120,15 @@ type key struct {
 }
 
 // keysOf lists every leaf key of the config struct type, section.key.
+// Map sections, whose tables users name ([upstreams.NAME]), have no fixed
+// keys; upstreamKey checks theirs.
 func keysOf(t reflect.Type) map[string]key {
 	out := map[string]key{}
 	for i := 0; i < t.NumField(); i++ {
 		sec := t.Field(i)
+		if sec.Type.Kind() == reflect.Map {
+			continue
+		}
 		for j := 0; j < sec.Type.NumField(); j++ {
 			f := sec.Type.Field(j)
 			name := sec.Tag.Get("koanf") + "." + f.Tag.Get("koanf")
@@ -131,6 +136,48 @@ func keysOf(t reflect.Type) map[string]key {
 		}
 	}
 	return out
+}
+
+// upstreamFields are the keys of one [upstreams.NAME] table.
+var upstreamFields = func() map[string]key {
+	t := reflect.TypeOf(Upstream{})
+	out := map[string]key{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		out[f.Tag.Get("koanf")] = key{name: f.Tag.Get("koanf"), index: []int{i}, typ: f.Type}
+	}
+	return out
+}()
+
+// upstreamKey splits upstreams.NAME.KEY. It reports false for any other
+// key; for an upstream key with a bad name or an unknown field it returns
+// the reason.
+func upstreamKey(name string) (upstream, field, reason string, ok bool) {
+	rest, ok := strings.CutPrefix(name, "upstreams.")
+	if !ok {
+		return "", "", "", false
+	}
+	upstream, field, _ = strings.Cut(rest, ".")
+	if !validUpstreamName(upstream) {
+		return upstream, field, "upstream names are 1..64 of a-z, 0-9, _ and -, since they appear in metric labels and environment variable names", true
+	}
+	if _, known := upstreamFields[field]; !known {
+		return upstream, field, "unknown key; an [upstreams.NAME] table takes url, timeout, max_conns, retries, breaker_failures and breaker_cooldown", true
+	}
+	return upstream, field, "", true
+}
+
+func validUpstreamName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // defaultMap renders Default() as the lowest configuration layer.
@@ -148,14 +195,22 @@ func merge(k, layer *koanf.Koanf, keys map[string]key, source func(string) strin
 	names := layer.Keys()
 	sort.Strings(names)
 	for _, name := range names {
-		if _, ok := keys[name]; !ok {
-			return &Error{Key: name, Source: source(name), Reason: "unknown key; see config.toml for the keys hotpath reads"}
+		if _, ok := keys[name]; ok {
+			continue
 		}
+		if _, _, reason, ok := upstreamKey(name); ok {
+			if reason != "" {
+				return &Error{Key: name, Source: source(name), Reason: reason}
+			}
+			continue
+		}
+		return &Error{Key: name, Source: source(name), Reason: "unknown key; see config.toml for the keys hotpath reads"}
 	}
 	return k.Merge(layer)
 }
 
-// envKey maps HOTPATH_SERVER__READ_TIMEOUT to server.read_timeout. Variables
+// envKey maps HOTPATH_SERVER__READ_TIMEOUT to server.read_timeout and
+// HOTPATH_UPSTREAMS__NAME__URL to upstreams.name.url. Variables
 // without the section separator (such as HOTPATH_TEST_POSTGRES_DSN) are not
 // configuration and are ignored.
 func envKey(name, value string) (string, any) {
@@ -164,11 +219,11 @@ func envKey(name, value string) (string, any) {
 	if !ok || section == "" || k == "" {
 		return "", nil
 	}
-	return strings.ToLower(section) + "." + strings.ToLower(k), value
+	return strings.ToLower(section) + "." + strings.ReplaceAll(strings.ToLower(k), "__", "."), value
 }
 
 func envSource(key string) string {
-	return "environment " + EnvPrefix + strings.ToUpper(strings.Replace(key, ".", "__", 1))
+	return "environment " + EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__"))
 }
 
 // parseFlags reads -config, -version and one --section.key flag per key.
@@ -182,6 +237,18 @@ func parseFlags(args []string, keys map[string]key) (Options, map[string]any, er
 	values := map[string]any{}
 	for name, kk := range keys {
 		fs.Var(&flagValue{name: name, isBool: kk.typ.Kind() == reflect.Bool, into: values}, name, "sets "+name)
+	}
+	// Upstream names are the user's, so their flags cannot be known in
+	// advance: define one for each --upstreams.NAME.KEY given; merge then
+	// checks it like a key from any other source.
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && strings.HasPrefix(name, "upstreams.") && fs.Lookup(name) == nil {
+			fs.Var(&flagValue{name: name, into: values}, name, "sets "+name)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -235,6 +302,30 @@ func decode(k *koanf.Koanf, keys map[string]key, cfg *Config) error {
 			return &Error{Key: name, Reason: err.Error()}
 		}
 		root.FieldByIndex(kk.index).Set(v)
+	}
+	return decodeUpstreams(k, cfg)
+}
+
+// decodeUpstreams builds one Upstream per [upstreams.NAME] table, starting
+// from DefaultUpstream, so a table needs only its url.
+func decodeUpstreams(k *koanf.Koanf, cfg *Config) error {
+	cfg.Upstreams = map[string]Upstream{}
+	for _, name := range k.Keys() { // sorted
+		up, field, _, ok := upstreamKey(name)
+		if !ok {
+			continue
+		}
+		u, seen := cfg.Upstreams[up]
+		if !seen {
+			u = DefaultUpstream()
+		}
+		kk := upstreamFields[field] // merge has refused unknown fields
+		v, err := convert(k.Get(name), kk.typ)
+		if err != nil {
+			return &Error{Key: name, Reason: err.Error()}
+		}
+		reflect.ValueOf(&u).Elem().FieldByIndex(kk.index).Set(v)
+		cfg.Upstreams[up] = u
 	}
 	return nil
 }

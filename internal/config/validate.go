@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -43,10 +44,45 @@ func (c *Config) Validate() error {
 		{"security.csrf_secret", checkSecret(c.Security.CSRFSecret)},
 		{"security.trusted_origins", checkOrigins(c.Security.TrustedOrigins)},
 		{"webhooks.urls", checkURLs(c.Webhooks.URLs)},
+		{"webhooks.secret", checkWebhookSecret(c.Webhooks.Secret, c.Webhooks.URLs)},
+		{"webhooks.retention", positive(c.Webhooks.Retention)},
+		{"webhooks.concurrency", atLeast(c.Webhooks.Concurrency, 1)},
+		{"webhooks.timeout", positive(c.Webhooks.Timeout)},
+		{"webhooks.max_attempts", atLeast(c.Webhooks.MaxAttempts, 0)},
 	}
 	for _, ch := range checks {
 		if ch.err != nil {
 			return &Error{Key: ch.key, Reason: ch.err.Error()}
+		}
+	}
+	return c.validateUpstreams()
+}
+
+// validateUpstreams checks every [upstreams.NAME] table, in name order so
+// the same mistake always gives the same message.
+func (c *Config) validateUpstreams() error {
+	names := make([]string, 0, len(c.Upstreams))
+	for n := range c.Upstreams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		u := c.Upstreams[n]
+		checks := []struct {
+			key string
+			err error
+		}{
+			{"url", checkURL(u.URL)},
+			{"timeout", positive(u.Timeout)},
+			{"max_conns", atLeast(u.MaxConns, 1)},
+			{"retries", between(u.Retries, 0, 10)},
+			{"breaker_failures", atLeast(u.BreakerFailures, 1)},
+			{"breaker_cooldown", positive(u.BreakerCooldown)},
+		}
+		for _, ch := range checks {
+			if ch.err != nil {
+				return &Error{Key: "upstreams." + n + "." + ch.key, Reason: ch.err.Error()}
+			}
 		}
 	}
 	return nil
@@ -175,11 +211,39 @@ func checkOrigins(origins []string) error {
 }
 
 func checkURLs(urls []string) error {
+	seen := map[string]bool{}
 	for _, s := range urls {
-		u, err := url.Parse(s)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("invalid URL %q: want http:// or https://", s)
+		if err := checkURL(s); err != nil {
+			return err
 		}
+		if seen[s] {
+			return fmt.Errorf("URL %q is listed twice: each receiver would get every event twice", s)
+		}
+		seen[s] = true
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("invalid URL %q: want http:// or https://", s)
+	}
+	return nil
+}
+
+func between(n, lo, hi int) error {
+	if n < lo || n > hi {
+		return fmt.Errorf("must be between %d and %d, got %d", lo, hi, n)
+	}
+	return nil
+}
+
+// checkWebhookSecret insists on a key once there are receivers: an
+// unsigned event cannot be told from a forged one.
+func checkWebhookSecret(secret string, urls []string) error {
+	if len(urls) > 0 && len(secret) < 32 {
+		return fmt.Errorf("must be at least 32 characters when webhooks.urls is set; generate one with: openssl rand -hex 32")
 	}
 	return nil
 }
