@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -345,4 +346,48 @@ func TestTenThousandIdleConnectionsHoldBoundedMemory(t *testing.T) {
 	if lat[len(lat)/2] > 50*time.Millisecond {
 		t.Errorf("/plaintext p50 %s next to %d idle connections, want under 50ms", lat[len(lat)/2], conns)
 	}
+}
+
+// TestSlowReaderIsDroppedAtWriteTimeout pipelines requests for large
+// answers and reads nothing: once the socket buffers fill, the server's
+// write blocks and must give up at server.write_timeout.
+func TestSlowReaderIsDroppedAtWriteTimeout(t *testing.T) {
+	p := startProc(t, "--server.write_timeout=1s")
+	defer p.stop(t)
+	waitReady(t, p)
+	baseline := openFDs(t, p)
+	conn, err := net.Dial("tcp", appAddr(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Each answer is about 17 KiB: 50 MiB in all, far more than the socket
+	// buffers on both sides can hold.
+	const requests = 3000
+	go func() {
+		for range requests {
+			if _, err := conn.Write([]byte("GET /cached-queries?count=500 HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(3 * time.Second) // read nothing, well past write_timeout
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var total int
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := conn.Read(buf)
+		total += n
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("connection still open 13s after the reader stalled, %d bytes read", total)
+			}
+			break
+		}
+	}
+	t.Logf("the stalled reader got %d KiB of about %d KiB before the server gave up", total>>10, requests*17)
+	if total >= requests*17<<10 {
+		t.Errorf("read %d bytes: every answer arrived, so the server never gave up on the stalled reader", total)
+	}
+	waitFor(t, 5*time.Second, "file descriptors back to baseline", func() bool { return openFDs(t, p) <= baseline+1 })
 }
