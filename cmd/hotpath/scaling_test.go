@@ -69,7 +69,7 @@ func TestRollingRestart(t *testing.T) {
 		backends[i].waitReady(t, true, 5*time.Second)
 	}
 
-	ld := startLoad(lb.url, 4)
+	ld := startLoad(t, lb.url, 4)
 	time.Sleep(500 * time.Millisecond) // traffic on the old set first
 
 	rollStart := time.Now()
@@ -213,6 +213,7 @@ func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 // stop, or until each has sent its cap.
 type load struct {
 	stop chan struct{}
+	once sync.Once
 	wg   sync.WaitGroup
 	mu   sync.Mutex
 	res  loadResult
@@ -237,19 +238,23 @@ const perClientCap = 20000
 // startLoad starts n clients against base. Each keeps one keep-alive
 // connection, paces itself so that the replicas keep some of the machine's
 // CPU, and writes only to its own World ids, so that its last acknowledged
-// value for an id is the one the database must hold.
-func startLoad(base string, n int) *load {
+// value for an id is the one the database must hold. The clients stop when
+// the test ends, even if it ends early.
+func startLoad(t *testing.T, base string, n int) *load {
 	l := &load{stop: make(chan struct{}), res: loadResult{ok: map[string]int{}, acked: map[int]int{}}}
 	for c := range n {
 		l.wg.Go(func() { l.client(base, c) })
 	}
+	t.Cleanup(func() { l.finish() })
 	return l
 }
 
 // finish stops the clients and returns what they saw.
 func (l *load) finish() loadResult {
-	close(l.stop)
+	l.once.Do(func() { close(l.stop) })
 	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.res
 }
 
