@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -321,4 +323,40 @@ func dbPath(t *testing.T, p *proc) string {
 	}
 	t.Fatal("process has no --db.dsn")
 	return ""
+}
+
+// TestFormTokensWorkAcrossPreforkChildren: without security.csrf_secret
+// the prefork children must still share one key, or a form served by one
+// child would be refused by its sibling.
+func TestFormTokensWorkAcrossPreforkChildren(t *testing.T) {
+	app, adm := freePort(t), freePort(t)
+	p := startProcNoWait(t, "--server.prefork=true",
+		fmt.Sprintf("--server.addr=127.0.0.1:%d", app), fmt.Sprintf("--admin.addr=127.0.0.1:%d", adm))
+	p.app = fmt.Sprintf("http://127.0.0.1:%d", app)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(childrenOf(t, p.cmd.Process.Pid)) < 2 || !answers(p.app+"/plaintext") {
+		if time.Now().After(deadline) {
+			t.Fatalf("prefork did not start 2 serving children in 20s:\n%s", p.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c := newFormClient(t, p.app)
+	// A new connection per request, so both children answer.
+	c.http.Transport = &http.Transport{DisableKeepAlives: true}
+	token := c.token()
+	children := map[string]bool{}
+	for i := range 20 {
+		resp, body := c.post(fmt.Sprintf("prefork %d", i), token)
+		if resp.StatusCode != 303 {
+			t.Errorf("post %d: %d %s", i, resp.StatusCode, body)
+		}
+		children[strings.SplitN(resp.Header.Get("X-Request-Id"), "-", 2)[0]] = true
+	}
+	if len(children) < 2 {
+		t.Errorf("20 posts were answered by %d process, want both children", len(children))
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Errorf("master exit status %d after SIGTERM, want 0", code)
+	}
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -64,6 +65,15 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, cfg.Log.Level)
 	if cfg.Server.Prefork && !prefork.IsChild() {
 		log.Info("starting prefork master", "version", version, "children", runtime.GOMAXPROCS(0))
+		if cfg.Security.CSRFSecret == "" {
+			// Children inherit the environment: one random key for all of
+			// them, or a form served by one child is refused by another.
+			warnRandomCSRFSecret(log)
+			if err := os.Setenv("HOTPATH_SECURITY__CSRF_SECRET", hex.EncodeToString(csrf.RandomSecret())); err != nil {
+				log.Error("start", "err", fmt.Errorf("share a CSRF key with the prefork children: %w", err))
+				return 1
+			}
+		}
 		return prefork.Run(runtime.GOMAXPROCS(0), args, log)
 	}
 	if prefork.IsChild() {
@@ -101,7 +111,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	secret := []byte(cfg.Security.CSRFSecret)
 	if len(secret) == 0 {
 		secret = csrf.RandomSecret()
-		log.Warn("security.csrf_secret is empty: using a random key, so form tokens are valid only in this process; replicas need one shared key (HOTPATH_SECURITY__CSRF_SECRET)")
+		warnRandomCSRFSecret(log)
 	}
 	protector, err := csrf.New(secret, cfg.Security.TrustedOrigins, cfg.Security.SecureCookie)
 	if err != nil {
@@ -168,6 +178,12 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	// config.Validate has accepted only names slog knows.
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// warnRandomCSRFSecret says why a random form key is not enough beyond one
+// process (or one prefork master's children).
+func warnRandomCSRFSecret(log *slog.Logger) {
+	log.Warn("security.csrf_secret is empty: using a random key, so form tokens are valid only in this process; replicas need one shared key (HOTPATH_SECURITY__CSRF_SECRET)")
 }
 
 // memLimit reports the Go soft memory limit (GOMEMLIMIT), or "none".
