@@ -36,6 +36,7 @@ type Postgres struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
 	log     *slog.Logger
+	outbox  outbox
 
 	ready atomic.Bool
 	stop  context.CancelFunc
@@ -54,7 +55,7 @@ func OpenPostgres(ctx context.Context, o Options) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	p := &Postgres{pool: pool, timeout: orDefault(o.Timeout), log: orDiscard(o.Logger)}
+	p := &Postgres{pool: pool, timeout: orDefault(o.Timeout), log: orDiscard(o.Logger), outbox: newOutbox(o.OutboxURLs)}
 
 	mctx, cancel := withTimeout(ctx, MigrationTimeout)
 	err = migratePostgres(mctx, pool, p.log)
@@ -240,7 +241,8 @@ func (p *Postgres) UpdateWorlds(ctx context.Context, ws []World) error {
 	return nil
 }
 
-// SetWorld stores randomNumber for the world id and returns the stored row.
+// SetWorld stores randomNumber for the world id and returns the stored
+// row, recording a world.updated event when the outbox is on.
 func (p *Postgres) SetWorld(ctx context.Context, id, randomNumber int32) (World, error) {
 	if !p.ready.Load() {
 		return World{}, errNotMigrated
@@ -248,7 +250,11 @@ func (p *Postgres) SetWorld(ctx context.Context, id, randomNumber int32) (World,
 	ctx, cancel := withTimeout(ctx, p.timeout)
 	defer cancel()
 	var w World
-	if err := p.pool.QueryRow(ctx, sqlSetWorld, randomNumber, id).Scan(&w.ID, &w.RandomNumber); err != nil {
+	err := p.change(ctx, EventWorldUpdated, func(q querier) (any, error) {
+		err := q.QueryRow(ctx, sqlSetWorld, randomNumber, id).Scan(&w.ID, &w.RandomNumber)
+		return w, err
+	})
+	if err != nil {
 		return World{}, p.fail("update world", err)
 	}
 	return w, nil
@@ -310,7 +316,8 @@ func (p *Postgres) Fortune(ctx context.Context, id int32) (Fortune, error) {
 
 // AddFortune stores a new fortune and returns it with the id the database
 // assigned. Messages that are not valid UTF-8, contain NUL or exceed
-// MaxMessageLen characters are refused with ErrInvalid.
+// MaxMessageLen characters are refused with ErrInvalid. A fortune.created
+// event is recorded when the outbox is on.
 func (p *Postgres) AddFortune(ctx context.Context, message string) (Fortune, error) {
 	if err := validMessage(message); err != nil {
 		return Fortune{}, err
@@ -321,25 +328,31 @@ func (p *Postgres) AddFortune(ctx context.Context, message string) (Fortune, err
 	ctx, cancel := withTimeout(ctx, p.timeout)
 	defer cancel()
 	f := Fortune{Message: message}
-	if err := p.pool.QueryRow(ctx, sqlAddFortune, message).Scan(&f.ID); err != nil {
+	err := p.change(ctx, EventFortuneCreated, func(q querier) (any, error) {
+		err := q.QueryRow(ctx, sqlAddFortune, message).Scan(&f.ID)
+		return f, err
+	})
+	if err != nil {
 		return Fortune{}, p.fail("insert fortune", err)
 	}
 	return f, nil
 }
 
-// DeleteFortune removes the fortune with the given id.
+// DeleteFortune removes the fortune with the given id, recording a
+// fortune.deleted event carrying the removed fortune when the outbox is on.
 func (p *Postgres) DeleteFortune(ctx context.Context, id int32) error {
 	if !p.ready.Load() {
 		return errNotMigrated
 	}
 	ctx, cancel := withTimeout(ctx, p.timeout)
 	defer cancel()
-	tag, err := p.pool.Exec(ctx, sqlDeleteFortune, id)
+	err := p.change(ctx, EventFortuneDeleted, func(q querier) (any, error) {
+		var f Fortune
+		err := q.QueryRow(ctx, sqlDeleteFortune, id).Scan(&f.ID, &f.Message)
+		return f, err
+	})
 	if err != nil {
-		return p.fail("delete fortune", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("delete fortune %d: %w", id, ErrNotFound)
+		return p.fail(fmt.Sprintf("delete fortune %d", id), err)
 	}
 	return nil
 }

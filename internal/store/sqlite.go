@@ -25,6 +25,7 @@ type SQLite struct {
 	read    *sql.DB
 	write   *sql.DB
 	timeout time.Duration
+	outbox  outbox
 
 	world, fortunes, fortunesAfter, fortune          *sql.Stmt // on read
 	updateWorld, setWorld, addFortune, deleteFortune *sql.Stmt // on write
@@ -41,7 +42,7 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 			return nil, fmt.Errorf("open sqlite %s: create directory: %w", o.DSN, err)
 		}
 	}
-	s := &SQLite{timeout: orDefault(o.Timeout)}
+	s := &SQLite{timeout: orDefault(o.Timeout), outbox: newOutbox(o.OutboxURLs)}
 	busy := "_pragma=busy_timeout(" + strconv.FormatInt(s.timeout.Milliseconds(), 10) + ")"
 
 	// WAL lets readers run while the writer commits; NORMAL sync is safe in
@@ -196,12 +197,17 @@ func (s *SQLite) UpdateWorlds(ctx context.Context, ws []World) error {
 	return nil
 }
 
-// SetWorld stores randomNumber for the world id and returns the stored row.
+// SetWorld stores randomNumber for the world id and returns the stored
+// row, recording a world.updated event when the outbox is on.
 func (s *SQLite) SetWorld(ctx context.Context, id, randomNumber int32) (World, error) {
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	var w World
-	if err := s.setWorld.QueryRowContext(ctx, randomNumber, id).Scan(&w.ID, &w.RandomNumber); err != nil {
+	err := s.change(ctx, EventWorldUpdated, func(st func(*sql.Stmt) *sql.Stmt) (any, error) {
+		err := st(s.setWorld).QueryRowContext(ctx, randomNumber, id).Scan(&w.ID, &w.RandomNumber)
+		return w, err
+	})
+	if err != nil {
 		return World{}, s.fail(ctx, "update world", err)
 	}
 	return w, nil
@@ -252,7 +258,8 @@ func (s *SQLite) Fortune(ctx context.Context, id int32) (Fortune, error) {
 
 // AddFortune stores a new fortune and returns it with the id the database
 // assigned. Messages that are not valid UTF-8, contain NUL or exceed
-// MaxMessageLen characters are refused with ErrInvalid.
+// MaxMessageLen characters are refused with ErrInvalid. A fortune.created
+// event is recorded when the outbox is on.
 func (s *SQLite) AddFortune(ctx context.Context, message string) (Fortune, error) {
 	if err := validMessage(message); err != nil {
 		return Fortune{}, err
@@ -260,22 +267,28 @@ func (s *SQLite) AddFortune(ctx context.Context, message string) (Fortune, error
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	f := Fortune{Message: message}
-	if err := s.addFortune.QueryRowContext(ctx, message).Scan(&f.ID); err != nil {
+	err := s.change(ctx, EventFortuneCreated, func(st func(*sql.Stmt) *sql.Stmt) (any, error) {
+		err := st(s.addFortune).QueryRowContext(ctx, message).Scan(&f.ID)
+		return f, err
+	})
+	if err != nil {
 		return Fortune{}, s.fail(ctx, "insert fortune", err)
 	}
 	return f, nil
 }
 
-// DeleteFortune removes the fortune with the given id.
+// DeleteFortune removes the fortune with the given id, recording a
+// fortune.deleted event carrying the removed fortune when the outbox is on.
 func (s *SQLite) DeleteFortune(ctx context.Context, id int32) error {
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
-	res, err := s.deleteFortune.ExecContext(ctx, id)
+	err := s.change(ctx, EventFortuneDeleted, func(st func(*sql.Stmt) *sql.Stmt) (any, error) {
+		var f Fortune
+		err := st(s.deleteFortune).QueryRowContext(ctx, id).Scan(&f.ID, &f.Message)
+		return f, err
+	})
 	if err != nil {
 		return s.fail(ctx, "delete fortune", err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return s.fail(ctx, "delete fortune", errors.Join(sql.ErrNoRows, err))
 	}
 	return nil
 }

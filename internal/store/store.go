@@ -49,6 +49,12 @@ type Options struct {
 	ConnMaxLifetime, ConnMaxIdleTime time.Duration
 	// Logger receives migration and connectivity events; nil discards them.
 	Logger *slog.Logger
+	// OutboxURLs are the webhook receivers (webhooks.urls). When there are
+	// any, SetWorld, AddFortune and DeleteFortune record one outbox row per
+	// URL in the same transaction as the change (see outbox.go); when there
+	// are none they record nothing and pay nothing. UpdateWorlds never
+	// records events.
+	OutboxURLs []string
 }
 
 // DefaultTimeout is used when Options.Timeout is zero; it matches the
@@ -161,5 +167,5 @@ const (
 	sqlFortunesAfter = `SELECT id, message FROM Fortune WHERE id > $1 ORDER BY id LIMIT $2`
 	sqlFortune       = `SELECT id, message FROM Fortune WHERE id = $1`
 	sqlAddFortune    = `INSERT INTO Fortune (message) VALUES ($1) RETURNING id`
-	sqlDeleteFortune = `DELETE FROM Fortune WHERE id = $1`
+	sqlDeleteFortune = `DELETE FROM Fortune WHERE id = $1 RETURNING id, message`
 )

@@ -1,0 +1,404 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The outbox turns committed changes into webhook events without losing
+// any: SetWorld, AddFortune and DeleteFortune write one webhook_outbox row
+// per receiver URL in the transaction that makes the change, and a
+// dispatcher (internal/webhook) claims, delivers and marks them later.
+//
+// Each URL's rows form a queue delivered head first: ClaimEvent hands out
+// only the oldest pending row of a URL, and only when no lease on it is
+// live, so one URL never has two events in flight and replicas sharing a
+// PostgreSQL database do not deliver the same row twice while its lease
+// (the UPDATE below, which PostgreSQL re-checks after waiting for a row
+// lock) holds. A replica that dies mid-delivery leaves a lease that
+// expires; the row is then delivered again: delivery is at least once.
+
+// Event types, the "type" of a webhook body.
+const (
+	EventFortuneCreated = "fortune.created"
+	EventFortuneDeleted = "fortune.deleted"
+	EventWorldUpdated   = "world.updated"
+)
+
+// OutboxEvent is one change event waiting for delivery to one URL.
+type OutboxEvent struct {
+	// Seq orders the outbox; a URL's events are delivered in Seq order.
+	Seq int64
+	// ID is the event's unique id, the same for every URL.
+	ID string
+	// URL is the receiver.
+	URL string
+	// Type is one of the Event constants.
+	Type string
+	// Time is when the change was made, RFC 3339 in UTC.
+	Time string
+	// Data is the changed object as JSON.
+	Data []byte
+	// Attempts counts the failed deliveries so far.
+	Attempts int
+}
+
+// Outbox row states.
+const (
+	statePending   = 0
+	stateDelivered = 1
+	stateGivenUp   = 2
+)
+
+const (
+	sqlInsertEvent = `INSERT INTO webhook_outbox (event_id, url, type, occurred_at, data, created_at)
+VALUES ($1, $2, $3, $4, $5, $6)`
+	sqlClaimEvent = `UPDATE webhook_outbox SET leased_until = $3, lease_owner = $4
+WHERE seq = (SELECT min(seq) FROM webhook_outbox WHERE url = $1 AND state = 0)
+  AND state = 0 AND next_attempt_at <= $2 AND leased_until <= $2
+RETURNING seq, event_id, url, type, occurred_at, data, attempts`
+	sqlEventDelivered = `UPDATE webhook_outbox SET state = 1, done_at = $3, leased_until = 0, last_error = ''
+WHERE seq = $1 AND lease_owner = $2 AND state = 0`
+	sqlEventFailed = `UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = $3, leased_until = 0,
+  last_error = $4, state = $5, done_at = $6
+WHERE seq = $1 AND lease_owner = $2 AND state = 0`
+	sqlPruneDone  = `DELETE FROM webhook_outbox WHERE state <> 0 AND done_at < $1`
+	sqlBacklog    = `SELECT count(*) FROM webhook_outbox WHERE state = 0`
+	maxLastErrLen = 512
+)
+
+// outbox is the mutation side, shared by both drivers.
+type outbox struct {
+	urls   []string
+	signal chan struct{}
+}
+
+func newOutbox(urls []string) outbox {
+	return outbox{urls: append([]string{}, urls...), signal: make(chan struct{}, 1)}
+}
+
+func (o *outbox) enabled() bool { return len(o.urls) > 0 }
+
+// notify wakes the dispatcher after a commit; it never blocks, and one
+// pending wake-up is as good as many.
+func (o *outbox) notify() {
+	select {
+	case o.signal <- struct{}{}:
+	default:
+	}
+}
+
+// newEvent is an event about to be written.
+type newEvent struct {
+	id, typ, time string
+	data          string
+	created       int64
+}
+
+func makeEvent(typ string, obj any) (newEvent, error) {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return newEvent{}, fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	now := time.Now()
+	return newEvent{id: newEventID(), typ: typ, time: now.UTC().Format(time.RFC3339Nano), data: string(data), created: now.UnixMilli()}, nil
+}
+
+// newEventID returns a random (version 4) UUID.
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+// failedState is the state and done time of a row after a failed attempt.
+func failedState(giveUp bool, now int64) (state int, doneAt int64) {
+	if giveUp {
+		return stateGivenUp, now
+	}
+	return statePending, 0
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// SQLite
+
+// OutboxSignal receives a value after a change with events commits, so the
+// dispatcher can deliver at once instead of at its next poll.
+func (s *SQLite) OutboxSignal() <-chan struct{} { return s.outbox.signal }
+
+// change runs fn, the statements of one mutation, and when the outbox is
+// on records the object fn returns as an event of type typ in the same
+// transaction. fn runs its statements through st, which binds them to that
+// transaction (or leaves them alone when there is none).
+func (s *SQLite) change(ctx context.Context, typ string, fn func(st func(*sql.Stmt) *sql.Stmt) (any, error)) error {
+	if !s.outbox.enabled() {
+		_, err := fn(func(x *sql.Stmt) *sql.Stmt { return x })
+		return err
+	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	obj, err := fn(func(x *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, x) })
+	if err == nil {
+		err = s.record(ctx, tx, typ, obj)
+	}
+	if err != nil {
+		return errors.Join(err, ignoreDone(tx.Rollback()))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	s.outbox.notify()
+	return nil
+}
+
+func (s *SQLite) record(ctx context.Context, tx *sql.Tx, typ string, obj any) error {
+	ev, err := makeEvent(typ, obj)
+	if err != nil {
+		return err
+	}
+	for _, u := range s.outbox.urls {
+		if _, err := tx.ExecContext(ctx, sqliteParams(sqlInsertEvent), ev.id, u, ev.typ, ev.time, ev.data, ev.created); err != nil {
+			return fmt.Errorf("record %s event: %w", typ, err)
+		}
+	}
+	return nil
+}
+
+// ClaimEvent leases the oldest pending event for url to owner for lease,
+// if it is due and not leased already; ok is false when there is none.
+func (s *SQLite) ClaimEvent(ctx context.Context, url, owner string, lease time.Duration) (e OutboxEvent, ok bool, err error) {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	now := time.Now()
+	var data string
+	err = s.write.QueryRowContext(ctx, sqliteParams(sqlClaimEvent), url, now.UnixMilli(), now.Add(lease).UnixMilli(), owner).
+		Scan(&e.Seq, &e.ID, &e.URL, &e.Type, &e.Time, &data, &e.Attempts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return OutboxEvent{}, false, nil
+	}
+	if err != nil {
+		return OutboxEvent{}, false, s.fail(ctx, "claim outbox event", err)
+	}
+	e.Data = []byte(data)
+	return e, true, nil
+}
+
+// EventDelivered marks the event at seq delivered, if owner still holds
+// its lease.
+func (s *SQLite) EventDelivered(ctx context.Context, seq int64, owner string) error {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	if _, err := s.write.ExecContext(ctx, sqliteParams(sqlEventDelivered), seq, owner, time.Now().UnixMilli()); err != nil {
+		return s.fail(ctx, "mark outbox event delivered", err)
+	}
+	return nil
+}
+
+// EventFailed records a failed attempt at the event at seq, if owner still
+// holds its lease: it becomes due again after retryIn, or is given up.
+func (s *SQLite) EventFailed(ctx context.Context, seq int64, owner string, retryIn time.Duration, giveUp bool, reason string) error {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	now := time.Now()
+	state, done := failedState(giveUp, now.UnixMilli())
+	if _, err := s.write.ExecContext(ctx, sqliteParams(sqlEventFailed), seq, owner, now.Add(retryIn).UnixMilli(),
+		truncate(reason, maxLastErrLen), state, done); err != nil {
+		return s.fail(ctx, "mark outbox event failed", err)
+	}
+	return nil
+}
+
+// PruneEvents deletes events delivered or given up before before, and
+// pending events older than before for URLs no longer configured.
+func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	urls, err := json.Marshal(s.outbox.urls)
+	if err != nil {
+		return 0, fmt.Errorf("prune outbox: %w", err)
+	}
+	var n int64
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{sqlPruneDone, []any{before.UnixMilli()}},
+		{`DELETE FROM webhook_outbox WHERE state = 0 AND created_at < $1 AND url NOT IN (SELECT value FROM json_each($2))`, []any{before.UnixMilli(), string(urls)}},
+	} {
+		res, err := s.write.ExecContext(ctx, sqliteParams(q.sql), q.args...)
+		if err != nil {
+			return n, s.fail(ctx, "prune outbox", err)
+		}
+		d, _ := res.RowsAffected() // the sqlite driver always knows it
+		n += d
+	}
+	return n, nil
+}
+
+// EventBacklog counts the events waiting for delivery.
+func (s *SQLite) EventBacklog(ctx context.Context) (int64, error) {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	var n int64
+	if err := s.read.QueryRowContext(ctx, sqlBacklog).Scan(&n); err != nil {
+		return 0, s.fail(ctx, "count outbox backlog", err)
+	}
+	return n, nil
+}
+
+// PostgreSQL
+
+// querier is what a mutation needs of the pool or of a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// OutboxSignal receives a value after a change with events commits, so the
+// dispatcher can deliver at once instead of at its next poll. Changes made
+// by other replicas are found by polling.
+func (p *Postgres) OutboxSignal() <-chan struct{} { return p.outbox.signal }
+
+// change is SQLite.change for PostgreSQL: fn runs on q, the pool or the
+// transaction that also records the event.
+func (p *Postgres) change(ctx context.Context, typ string, fn func(q querier) (any, error)) error {
+	if !p.outbox.enabled() {
+		_, err := fn(p.pool)
+		return err
+	}
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		obj, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		ev, err := makeEvent(typ, obj)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO webhook_outbox (event_id, url, type, occurred_at, data, created_at)
+SELECT $1, u, $2, $3, $4, $5 FROM unnest($6::text[]) AS u`, ev.id, ev.typ, ev.time, ev.data, ev.created, p.outbox.urls)
+		if err != nil {
+			return fmt.Errorf("record %s event: %w", typ, err)
+		}
+		return nil
+	})
+	if err == nil {
+		p.outbox.notify()
+	}
+	return err
+}
+
+// ClaimEvent leases the oldest pending event for url to owner for lease,
+// if it is due and not leased already; ok is false when there is none.
+func (p *Postgres) ClaimEvent(ctx context.Context, url, owner string, lease time.Duration) (e OutboxEvent, ok bool, err error) {
+	if !p.ready.Load() {
+		return OutboxEvent{}, false, errNotMigrated
+	}
+	ctx, cancel := withTimeout(ctx, p.timeout)
+	defer cancel()
+	now := time.Now()
+	var data string
+	err = p.pool.QueryRow(ctx, sqlClaimEvent, url, now.UnixMilli(), now.Add(lease).UnixMilli(), owner).
+		Scan(&e.Seq, &e.ID, &e.URL, &e.Type, &e.Time, &data, &e.Attempts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return OutboxEvent{}, false, nil
+	}
+	if err != nil {
+		return OutboxEvent{}, false, p.fail("claim outbox event", err)
+	}
+	e.Data = []byte(data)
+	return e, true, nil
+}
+
+// EventDelivered marks the event at seq delivered, if owner still holds
+// its lease.
+func (p *Postgres) EventDelivered(ctx context.Context, seq int64, owner string) error {
+	return p.exec(ctx, "mark outbox event delivered", sqlEventDelivered, seq, owner, time.Now().UnixMilli())
+}
+
+// EventFailed records a failed attempt at the event at seq, if owner still
+// holds its lease: it becomes due again after retryIn, or is given up.
+func (p *Postgres) EventFailed(ctx context.Context, seq int64, owner string, retryIn time.Duration, giveUp bool, reason string) error {
+	now := time.Now()
+	state, done := failedState(giveUp, now.UnixMilli())
+	return p.exec(ctx, "mark outbox event failed", sqlEventFailed, seq, owner, now.Add(retryIn).UnixMilli(),
+		truncate(reason, maxLastErrLen), state, done)
+}
+
+func (p *Postgres) exec(ctx context.Context, op, q string, args ...any) error {
+	if !p.ready.Load() {
+		return errNotMigrated
+	}
+	ctx, cancel := withTimeout(ctx, p.timeout)
+	defer cancel()
+	if _, err := p.pool.Exec(ctx, q, args...); err != nil {
+		return p.fail(op, err)
+	}
+	return nil
+}
+
+// PruneEvents deletes events delivered or given up before before, and
+// pending events older than before for URLs no longer configured.
+func (p *Postgres) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
+	if !p.ready.Load() {
+		return 0, errNotMigrated
+	}
+	ctx, cancel := withTimeout(ctx, p.timeout)
+	defer cancel()
+	var n int64
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{sqlPruneDone, []any{before.UnixMilli()}},
+		{`DELETE FROM webhook_outbox WHERE state = 0 AND created_at < $1 AND url <> ALL($2::text[])`, []any{before.UnixMilli(), p.outbox.urls}},
+	} {
+		tag, err := p.pool.Exec(ctx, q.sql, q.args...)
+		if err != nil {
+			return n, p.fail("prune outbox", err)
+		}
+		n += tag.RowsAffected()
+	}
+	return n, nil
+}
+
+// EventBacklog counts the events waiting for delivery.
+func (p *Postgres) EventBacklog(ctx context.Context) (int64, error) {
+	if !p.ready.Load() {
+		return 0, errNotMigrated
+	}
+	ctx, cancel := withTimeout(ctx, p.timeout)
+	defer cancel()
+	var n int64
+	if err := p.pool.QueryRow(ctx, sqlBacklog).Scan(&n); err != nil {
+		return 0, p.fail("count outbox backlog", err)
+	}
+	return n, nil
+}
