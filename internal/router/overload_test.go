@@ -1,3 +1,8 @@
+//go:build !race
+
+// The race detector slows every request several times over, which turns a
+// load test into a measure of the detector.
+
 package router
 
 import (
@@ -151,14 +156,16 @@ func TestOverloadKeepsGoodputNearCapacity(t *testing.T) {
 		}
 	}
 	t.Log("\n" + table.String())
+	// Relative checks only: the machine is shared, so absolute figures vary,
+	// but a cap must beat no cap by a wide margin on the same machine.
 	none := results["none"]
 	for _, name := range []string{"static4", "auto"} {
 		r := results[name]
-		if g := r.goodput(slo); g < 0.4*capacity || g <= none.goodput(slo) {
-			t.Errorf("cap %s: goodput %.0f/s, want at least 40%% of the capacity %.0f/s and more than without a cap (%.0f/s)", name, g, capacity, none.goodput(slo))
+		if g, ng := r.goodput(slo), none.goodput(slo); g < 2*ng || g < 0.1*capacity {
+			t.Errorf("cap %s: goodput %.0f/s, want at least twice the %.0f/s without a cap (capacity %.0f/s)", name, g, ng, capacity)
 		}
-		if p := r.percentile(0.99); p >= none.percentile(0.99) {
-			t.Errorf("cap %s: admitted p99 %s, want below the %s seen without a cap", name, p, none.percentile(0.99))
+		if p, np := r.percentile(0.99), none.percentile(0.99); p > np/2 {
+			t.Errorf("cap %s: admitted p99 %s, want under half the %s seen without a cap", name, p, np)
 		}
 		if r.failed > r.sent/20 {
 			t.Errorf("cap %s: %d of %d requests failed outright, want them shed as 503", name, r.failed, r.sent)
