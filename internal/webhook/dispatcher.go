@@ -1,0 +1,336 @@
+// Package webhook delivers change events from the store's outbox to the
+// receivers in webhooks.urls: signed POSTs, at least once, in order per
+// receiver, with backoff while a receiver fails, and bounded so that a
+// slow or dead receiver costs API requests nothing.
+package webhook
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vm "github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath/hotpath/internal/config"
+	"github.com/hotpath/hotpath/internal/store"
+	"github.com/hotpath/hotpath/internal/upstream"
+)
+
+// Outbox is what the dispatcher needs of the store; store.SQLite and
+// store.Postgres provide it.
+type Outbox interface {
+	ClaimEvent(ctx context.Context, url, owner string, lease time.Duration) (store.OutboxEvent, bool, error)
+	EventDelivered(ctx context.Context, seq int64, owner string) error
+	EventFailed(ctx context.Context, seq int64, owner string, retryIn time.Duration, giveUp bool, reason string) error
+	PruneEvents(ctx context.Context, before time.Time) (int64, error)
+	EventBacklog(ctx context.Context) (int64, error)
+	OutboxSignal() <-chan struct{}
+}
+
+// Timing of the dispatcher's own loops; tests shorten them.
+type timing struct {
+	poll      time.Duration // look for events written by other replicas, or due for retry
+	retryBase time.Duration // backoff after the first failure of an event
+	retryMax  time.Duration // backoff cap
+	backlog   time.Duration // refresh of webhook_outbox_backlog
+	prune     time.Duration // deletion of old events
+}
+
+var defaultTiming = timing{
+	poll:      250 * time.Millisecond,
+	retryBase: 250 * time.Millisecond,
+	retryMax:  time.Minute,
+	backlog:   time.Second,
+	prune:     time.Minute,
+}
+
+// Dispatcher delivers outbox events. Start it after the store is open and
+// Stop it before the store is closed.
+type Dispatcher struct {
+	out     Outbox
+	cfg     config.Webhooks
+	secret  []byte
+	owner   string // this process, as lease owner
+	lease   time.Duration
+	targets []*target
+	sem     chan struct{} // webhooks.concurrency deliveries at most
+	log     *slog.Logger
+	timing  timing
+
+	backlog                        atomic.Int64
+	delivered, failed, gaveUp, dbe *vm.Counter
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// target is one receiver URL with its own client and circuit breaker.
+type target struct {
+	url    string
+	client *upstream.Client
+	wake   chan struct{}
+	// broken is set while the outbox cannot be read, so an outage is
+	// logged once rather than at every poll.
+	broken bool
+}
+
+// New returns a dispatcher for cfg's URLs reading from out, with its
+// metrics in set.
+func New(cfg config.Webhooks, out Outbox, set *vm.Set, log *slog.Logger) (*Dispatcher, error) {
+	owner, err := newOwner()
+	if err != nil {
+		return nil, err
+	}
+	d := &Dispatcher{
+		out:    out,
+		cfg:    cfg,
+		secret: []byte(cfg.Secret),
+		owner:  owner,
+		// A lease outlives the attempt it covers (one retry inside the
+		// client included), so another replica does not deliver the event
+		// again while this one is still waiting for the answer.
+		lease:     2*cfg.Timeout + 5*time.Second,
+		sem:       make(chan struct{}, cfg.Concurrency),
+		log:       log,
+		timing:    defaultTiming,
+		delivered: set.GetOrCreateCounter(`webhook_deliveries_total{result="delivered"}`),
+		failed:    set.GetOrCreateCounter(`webhook_deliveries_total{result="failed"}`),
+		gaveUp:    set.GetOrCreateCounter("webhook_events_given_up_total"),
+		dbe:       set.GetOrCreateCounter("webhook_outbox_errors_total"),
+	}
+	set.GetOrCreateGauge("webhook_outbox_backlog", func() float64 { return float64(d.backlog.Load()) })
+	for _, raw := range cfg.URLs {
+		c, err := upstream.New(upstreamName(raw), config.Upstream{
+			URL:             raw,
+			Timeout:         cfg.Timeout,
+			MaxConns:        cfg.Concurrency,
+			Retries:         1, // one quick retry for a dropped connection; the outbox retries the rest
+			BreakerFailures: 5,
+			BreakerCooldown: 5 * time.Second,
+		}, set)
+		if err != nil {
+			return nil, fmt.Errorf("webhooks.urls: %w", err)
+		}
+		d.targets = append(d.targets, &target{url: raw, client: c, wake: make(chan struct{}, 1)})
+	}
+	return d, nil
+}
+
+// Start launches one delivery loop per URL plus the housekeeping loop;
+// Stop ends them.
+func (d *Dispatcher) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stop = cancel
+	d.wg.Add(2 + len(d.targets))
+	go d.fanOut(ctx)
+	go d.housekeep(ctx)
+	for _, t := range d.targets {
+		go d.run(ctx, t)
+	}
+}
+
+// Stop ends the loops and waits for them, at most for one delivery
+// attempt (webhooks.timeout). Undelivered events stay in the outbox for the
+// next start.
+func (d *Dispatcher) Stop() {
+	d.stop()
+	d.wg.Wait()
+	for _, t := range d.targets {
+		t.client.CloseIdleConnections()
+	}
+}
+
+// fanOut passes the store's "events committed" signal to every URL loop.
+func (d *Dispatcher) fanOut(ctx context.Context) {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.out.OutboxSignal():
+			for _, t := range d.targets {
+				select {
+				case t.wake <- struct{}{}:
+				default: // already awake
+				}
+			}
+		}
+	}
+}
+
+// run delivers t's events one at a time, head first, until ctx ends.
+func (d *Dispatcher) run(ctx context.Context, t *target) {
+	defer d.wg.Done()
+	idle := time.NewTimer(0)
+	defer idle.Stop()
+	for ctx.Err() == nil {
+		if d.step(ctx, t) {
+			continue // there may be more
+		}
+		idle.Reset(d.timing.poll)
+		select {
+		case <-ctx.Done():
+		case <-t.wake:
+		case <-idle.C:
+		}
+	}
+}
+
+// step claims and delivers at most one event for t; it reports whether
+// it delivered one.
+func (d *Dispatcher) step(ctx context.Context, t *target) bool {
+	select {
+	case d.sem <- struct{}{}:
+		defer func() { <-d.sem }()
+	case <-ctx.Done():
+		return false
+	}
+	ev, ok, err := d.out.ClaimEvent(ctx, t.url, d.owner, d.lease)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.dbe.Inc()
+			if !t.broken {
+				d.log.Warn("webhook outbox unreadable; retrying", "url", t.client.Name(), "err", err)
+			}
+			t.broken = true
+		}
+		return false
+	}
+	if t.broken {
+		t.broken = false
+		d.log.Info("webhook outbox readable again", "url", t.client.Name())
+	}
+	if !ok {
+		return false
+	}
+	// Marking must happen even while stopping: a delivered event left
+	// unmarked would be delivered again after the restart.
+	mctx := context.WithoutCancel(ctx)
+	derr := d.deliver(ctx, t, ev)
+	if derr == nil {
+		d.delivered.Inc()
+		if err := d.out.EventDelivered(mctx, ev.Seq, d.owner); err != nil {
+			d.dbe.Inc()
+			d.log.Warn("webhook outbox: mark delivered; the event will be delivered again", "url", t.client.Name(), "event_id", ev.ID, "err", err)
+		}
+		return true
+	}
+	d.failed.Inc()
+	attempts := ev.Attempts + 1
+	giveUp := d.cfg.MaxAttempts > 0 && attempts >= d.cfg.MaxAttempts
+	retryIn := d.backoff(attempts)
+	if giveUp {
+		d.gaveUp.Inc()
+		d.log.Error("webhook delivery given up (webhooks.max_attempts)", "url", t.client.Name(), "event_id", ev.ID, "type", ev.Type, "attempts", attempts, "err", derr)
+	} else {
+		d.log.Warn("webhook delivery failed", "url", t.client.Name(), "event_id", ev.ID, "type", ev.Type, "attempts", attempts, "retry_in", retryIn.String(), "err", derr)
+	}
+	if err := d.out.EventFailed(mctx, ev.Seq, d.owner, retryIn, giveUp, derr.Error()); err != nil {
+		d.dbe.Inc()
+		d.log.Warn("webhook outbox: mark failed", "url", t.client.Name(), "event_id", ev.ID, "err", err)
+	}
+	return false
+}
+
+// errStatus is a receiver's answer other than 2xx.
+var errStatus = errors.New("receiver did not answer 2xx")
+
+// deliver POSTs ev to t once (the client may retry a dropped connection).
+func (d *Dispatcher) deliver(ctx context.Context, t *target, ev store.OutboxEvent) error {
+	body, err := Body(ev)
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", ev.ID, err)
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.SetRequestURI(t.url)
+	req.Header.SetContentType("application/json")
+	req.Header.Set(EventIDHeader, ev.ID)
+	req.Header.Set(SignatureHeader, Sign(d.secret, body))
+	// The event id makes the POST safe to repeat; the client retries
+	// requests that carry an Idempotency-Key.
+	req.Header.Set("Idempotency-Key", ev.ID)
+	req.SetBody(body)
+	if err := t.client.Do(upstream.WithRequestID(ctx, ev.ID), req, resp); err != nil {
+		return err
+	}
+	if code := resp.StatusCode(); code < 200 || code > 299 {
+		return fmt.Errorf("%w: %d", errStatus, code)
+	}
+	return nil
+}
+
+// backoff is the wait before retrying an event that failed attempts times:
+// exponential, capped, drawn from [d/2, d] so that events failing together
+// do not come back together.
+func (d *Dispatcher) backoff(attempts int) time.Duration {
+	b := d.timing.retryMax
+	if attempts < 30 {
+		b = min(d.timing.retryBase<<(attempts-1), d.timing.retryMax)
+	}
+	return b/2 + mrand.N(b/2+1)
+}
+
+// housekeep refreshes the backlog gauge and prunes old events.
+func (d *Dispatcher) housekeep(ctx context.Context) {
+	defer d.wg.Done()
+	tick := time.NewTicker(d.timing.backlog)
+	defer tick.Stop()
+	var lastPrune time.Time
+	for {
+		if n, err := d.out.EventBacklog(ctx); err == nil {
+			d.backlog.Store(n)
+		} else if ctx.Err() == nil {
+			d.dbe.Inc()
+		}
+		if time.Since(lastPrune) >= d.timing.prune {
+			lastPrune = time.Now()
+			n, err := d.out.PruneEvents(ctx, lastPrune.Add(-d.cfg.Retention))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				d.dbe.Inc()
+				d.log.Warn("webhook outbox: prune", "err", err)
+			case n > 0:
+				d.log.Info("webhook outbox pruned", "events", n, "retention", d.cfg.Retention.String())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// upstreamName labels a receiver's metrics: its URL without query or
+// credentials, which may hold secrets.
+func upstreamName(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "webhook"
+	}
+	return "webhook " + u.Scheme + "://" + u.Host + u.EscapedPath()
+}
+
+// newOwner names this process as a lease owner: readable in the outbox
+// table, unique across restarts and replicas.
+func newOwner() (string, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("webhook owner id: %w", err)
+	}
+	host, _ := os.Hostname() // only decoration; the random part makes it unique
+	return host + "-" + hex.EncodeToString(b[:]), nil
+}
