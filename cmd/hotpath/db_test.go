@@ -21,7 +21,6 @@ import (
 type driverCase struct {
 	name string
 	args func(t *testing.T) []string
-	open func(t *testing.T, args []string) database
 }
 
 func drivers() []driverCase {
