@@ -266,8 +266,8 @@ func TestMaxConnsPerIPIsHonoured(t *testing.T) {
 		}
 	}
 	a := exchange(t, appAddr(p), []byte("GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"), 5*time.Second)
-	if a.status != 429 || !a.closed {
-		t.Errorf("sixth connection from one IP: %q, want 429 and a close", head(a.text))
+	if a.status != 429 || !a.closed || !strings.Contains(a.text, "application/problem+json") {
+		t.Errorf("sixth connection from one IP: %q, want a 429 problem and a close", head(a.text))
 	}
 	held[0].Close()
 	held = held[1:]

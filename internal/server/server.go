@@ -22,6 +22,9 @@ type Server struct {
 	srv  *fasthttp.Server
 	ln   net.Listener
 	done chan error
+	// server.concurrency and server.max_conns_per_ip, enforced by the
+	// listener Serve wraps.
+	maxConns, perIP int
 }
 
 // New builds the fasthttp.Server for handler from the server section.
@@ -40,8 +43,10 @@ func New(cfg config.Server, handler fasthttp.RequestHandler, log *slog.Logger) *
 			IdleTimeout:           cfg.IdleTimeout,
 			MaxRequestBodySize:    cfg.MaxBodySize,
 			ReadBufferSize:        cfg.ReadBufferSize,
-			Concurrency:           cfg.Concurrency,
-			MaxConnsPerIP:         cfg.MaxConnsPerIP,
+			// The listener enforces the connection caps with problem answers;
+			// fasthttp counts a connection a moment longer than the listener
+			// does, so its own plain-text cap gets room never to trigger.
+			Concurrency: 2 * cfg.Concurrency,
 			// In-flight responses during Shutdown carry Connection: close.
 			CloseOnShutdown: true,
 			// Parse errors are logged without the request's bytes.
@@ -50,7 +55,9 @@ func New(cfg config.Server, handler fasthttp.RequestHandler, log *slog.Logger) *
 			DisablePreParseMultipartForm: true,
 			Logger:                       NewLogger(log, "app"),
 		},
-		done: make(chan error, 1),
+		done:     make(chan error, 1),
+		maxConns: cfg.Concurrency,
+		perIP:    cfg.MaxConnsPerIP,
 	}
 }
 
@@ -74,7 +81,8 @@ func Listen(addr string, reusePort bool) (net.Listener, error) {
 // Serve serves ln in the background until Stop.
 func (s *Server) Serve(ln net.Listener) {
 	s.ln = ln
-	go func() { s.done <- s.srv.Serve(ln) }()
+	limited := newLimitListener(ln, s.maxConns, s.perIP)
+	go func() { s.done <- s.srv.Serve(limited) }()
 }
 
 // Addr is the bound address.
