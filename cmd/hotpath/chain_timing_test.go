@@ -61,7 +61,7 @@ func newMemServerOn(tb testing.TB, sample float64, driver string) (*fasthttp.Ser
 	if driver == "postgres" {
 		cfg.DB.DSN = testenv.PostgresDSN(tb)
 	}
-	db, err := openDatabase(context.Background(), cfg.DB, log)
+	db, err := openDatabase(context.Background(), cfg.DB, nil, log)
 	if err != nil {
 		tb.Fatal(err)
 	}

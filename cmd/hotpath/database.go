@@ -9,6 +9,7 @@ import (
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/store"
+	"github.com/hotpath/hotpath/internal/webhook"
 	"github.com/hotpath/hotpath/internal/worldcache"
 )
 
@@ -17,13 +18,15 @@ type database interface {
 	handler.Store
 	api.Store
 	worldcache.Loader
+	webhook.Outbox
 	Ping(ctx context.Context) error
 	Close() error
 }
 
 // openDatabase opens the configured driver. PostgreSQL being down is not an
 // error: the store retries in the background and readiness reports it.
-func openDatabase(ctx context.Context, cfg config.DB, log *slog.Logger) (database, error) {
+// Changes record webhook events for outboxURLs (webhooks.urls), if any.
+func openDatabase(ctx context.Context, cfg config.DB, outboxURLs []string, log *slog.Logger) (database, error) {
 	o := store.Options{
 		Driver:          cfg.Driver,
 		DSN:             cfg.DSN,
@@ -32,6 +35,7 @@ func openDatabase(ctx context.Context, cfg config.DB, log *slog.Logger) (databas
 		ConnMaxLifetime: cfg.ConnMaxLifetime,
 		ConnMaxIdleTime: cfg.ConnMaxIdleTime,
 		Logger:          log,
+		OutboxURLs:      outboxURLs,
 	}
 	switch cfg.Driver {
 	case "postgres":

@@ -30,6 +30,7 @@ import (
 	"github.com/hotpath/hotpath/internal/prefork"
 	"github.com/hotpath/hotpath/internal/server"
 	"github.com/hotpath/hotpath/internal/web"
+	"github.com/hotpath/hotpath/internal/webhook"
 	"github.com/hotpath/hotpath/internal/worldcache"
 )
 
@@ -95,7 +96,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	ready := admin.NewReadiness(&draining)
 
 	ctx := context.Background()
-	db, err := openDatabase(ctx, cfg.DB, log)
+	db, err := openDatabase(ctx, cfg.DB, cfg.Webhooks.URLs, log)
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1
@@ -103,6 +104,19 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	defer closeLogged(log, "database", db.Close)
 	ready.Add("database", db.Ping)
 	log.Info("database opened", "driver", cfg.DB.Driver)
+
+	// Webhooks are not a readiness dependency: events wait in the outbox
+	// while a receiver is down, and API requests never wait for delivery.
+	if len(cfg.Webhooks.URLs) > 0 {
+		hooks, err := webhook.New(cfg.Webhooks, db, reg.Set(), log)
+		if err != nil {
+			log.Error("start", "err", err)
+			return 1
+		}
+		hooks.Start()
+		defer hooks.Stop()
+		log.Info("webhook dispatcher started", "urls", len(cfg.Webhooks.URLs), "concurrency", cfg.Webhooks.Concurrency)
+	}
 
 	cache := worldcache.New()
 	cache.Start(db, cfg.DB.Timeout, time.Second, log)
