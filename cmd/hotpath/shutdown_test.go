@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -132,4 +134,48 @@ func TestShutdownUnderLoadLosesNothing(t *testing.T) {
 		t.Errorf("no update was acknowledged")
 	}
 	t.Logf("%d worlds updated and acknowledged, %d lost", len(acked), lost)
+}
+
+// TestShutdownClosesIdleSilentAndStuckConnections sends SIGTERM while an
+// idle keep-alive client, a connection that never sent a byte and a client
+// stuck in the middle of its body are open: none may hold the process past
+// server.read_timeout (or shutdown.timeout).
+func TestShutdownClosesIdleSilentAndStuckConnections(t *testing.T) {
+	p := startProc(t, "--server.read_timeout=2s", "--shutdown.timeout=10s")
+	idle, err := net.Dial("tcp", appAddr(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if _, err := idle.Write([]byte("GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := readPlaintext(bufio.NewReader(idle)); err != nil {
+		t.Fatal(err)
+	}
+	silent, err := net.Dial("tcp", appAddr(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	stuck, err := net.Dial("tcp", appAddr(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	if _, err := stuck.Write([]byte("POST /plaintext HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the server accept all three
+	start := time.Now()
+	p.signal(t, syscall.SIGTERM)
+	code := p.wait(t, 15*time.Second)
+	took := time.Since(start)
+	t.Logf("exit %d %s after SIGTERM with idle, silent and stuck connections open", code, took.Round(time.Millisecond))
+	if code != 0 {
+		t.Errorf("exit status %d, want 0:\n%s", code, p.stderr.String())
+	}
+	if took > 5*time.Second {
+		t.Errorf("exit took %s, want within the 2s read_timeout plus the drain and slack", took)
+	}
 }
