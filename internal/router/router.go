@@ -1,7 +1,7 @@
 // Package router maps requests to handlers and runs the chain every request
-// of the application listener goes through: request id, overload guard,
-// guard against ambiguous framing, drain, panic recovery, metrics and the
-// access log.
+// of the application listener goes through: request id, drain, a guard
+// against ambiguous framing, the in-flight cap (static or adaptive), panic
+// recovery, metrics and the access log.
 //
 // Adding an endpoint is one line: r.GET("/path", handler). The route
 // template becomes the metric and log label, resolved at registration.
