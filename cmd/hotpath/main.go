@@ -121,6 +121,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	cache := worldcache.New()
 	cache.Start(db, cfg.DB.Timeout, time.Second, log)
 	defer cache.Stop()
+	ready.Add("world cache", cache.Ready)
 
 	secret := []byte(cfg.Security.CSRFSecret)
 	if len(secret) == 0 {

@@ -5,6 +5,7 @@ package worldcache
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,18 @@ func (c *Cache) Stop() {
 
 // Loaded reports whether the cache has been filled.
 func (c *Cache) Loaded() bool { return c.loaded.Load() }
+
+// errLoading is the readiness answer until the first load succeeds.
+var errLoading = errors.New("loading every World from the database")
+
+// Ready is a readiness check: the process is not ready to serve
+// /cached-queries until the cache is filled.
+func (c *Cache) Ready(context.Context) error {
+	if !c.loaded.Load() {
+		return errLoading
+	}
+	return nil
+}
 
 // Update stores new values for the given Worlds.
 func (c *Cache) Update(ws []store.World) {
