@@ -17,11 +17,12 @@ build:
 run: build
 	./bin/hotpath -config config.toml
 
-## test: the whole test suite: the server module, then the bench module and
-## an end-to-end bench smoke run, then the Kubernetes manifests
+## test: the whole test suite: the server module, a few seconds of every fuzz
+## target, the bench module and an end-to-end bench smoke run, then the
+## Kubernetes manifests
 test:
 	$(GO) test -count=1 -timeout 20m $(PKGS)
-	$(MAKE) bench-check bench-smoke k8s-check
+	$(MAKE) fuzz-short bench-check bench-smoke k8s-check
 
 ## test-race: the server module's tests under the race detector
 test-race:
