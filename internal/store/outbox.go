@@ -59,8 +59,12 @@ const (
 )
 
 const (
-	sqlInsertEvent = `INSERT INTO webhook_outbox (event_id, url, type, occurred_at, data, created_at)
-VALUES ($1, $2, $3, $4, $5, $6)`
+	// One statement writes the rows of every URL; the URLs travel as a
+	// JSON array on SQLite, an array on PostgreSQL.
+	sqliteRecordEvent = `INSERT INTO webhook_outbox (event_id, url, type, occurred_at, data, created_at)
+SELECT $1, value, $2, $3, $4, $5 FROM json_each($6) ORDER BY key`
+	postgresRecordEvent = `INSERT INTO webhook_outbox (event_id, url, type, occurred_at, data, created_at)
+SELECT $1, u, $2, $3, $4, $5 FROM unnest($6::text[]) AS u`
 	sqlClaimEvent = `UPDATE webhook_outbox SET leased_until = $3, lease_owner = $4
 WHERE seq = (SELECT min(seq) FROM webhook_outbox WHERE url = $1 AND state = 0)
   AND state = 0 AND next_attempt_at <= $2 AND leased_until <= $2
@@ -77,12 +81,16 @@ WHERE seq = $1 AND lease_owner = $2 AND state = 0`
 
 // outbox is the mutation side, shared by both drivers.
 type outbox struct {
-	urls   []string
-	signal chan struct{}
+	urls     []string
+	urlsJSON string // urls as a JSON array, for SQLite's json_each
+	signal   chan struct{}
 }
 
 func newOutbox(urls []string) outbox {
-	return outbox{urls: append([]string{}, urls...), signal: make(chan struct{}, 1)}
+	o := outbox{urls: append([]string{}, urls...), signal: make(chan struct{}, 1)}
+	b, _ := json.Marshal(o.urls) // a []string always encodes
+	o.urlsJSON = string(b)
+	return o
 }
 
 func (o *outbox) enabled() bool { return len(o.urls) > 0 }
@@ -184,10 +192,8 @@ func (s *SQLite) record(ctx context.Context, tx *sql.Tx, typ string, obj any) er
 	if err != nil {
 		return err
 	}
-	for _, u := range s.outbox.urls {
-		if _, err := tx.ExecContext(ctx, sqliteParams(sqlInsertEvent), ev.id, u, ev.typ, ev.time, ev.data, ev.created); err != nil {
-			return fmt.Errorf("record %s event: %w", typ, err)
-		}
+	if _, err := tx.StmtContext(ctx, s.recordEvent).ExecContext(ctx, ev.id, ev.typ, ev.time, ev.data, ev.created, s.outbox.urlsJSON); err != nil {
+		return fmt.Errorf("record %s event: %w", typ, err)
 	}
 	return nil
 }
@@ -241,17 +247,13 @@ func (s *SQLite) EventFailed(ctx context.Context, seq int64, owner string, retry
 func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
-	urls, err := json.Marshal(s.outbox.urls)
-	if err != nil {
-		return 0, fmt.Errorf("prune outbox: %w", err)
-	}
 	var n int64
 	for _, q := range []struct {
 		sql  string
 		args []any
 	}{
 		{sqlPruneDone, []any{before.UnixMilli()}},
-		{`DELETE FROM webhook_outbox WHERE state = 0 AND created_at < $1 AND url NOT IN (SELECT value FROM json_each($2))`, []any{before.UnixMilli(), string(urls)}},
+		{`DELETE FROM webhook_outbox WHERE state = 0 AND created_at < $1 AND url NOT IN (SELECT value FROM json_each($2))`, []any{before.UnixMilli(), s.outbox.urlsJSON}},
 	} {
 		res, err := s.write.ExecContext(ctx, sqliteParams(q.sql), q.args...)
 		if err != nil {
@@ -302,8 +304,7 @@ func (p *Postgres) change(ctx context.Context, typ string, fn func(q querier) (a
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO webhook_outbox (event_id, url, type, occurred_at, data, created_at)
-SELECT $1, u, $2, $3, $4, $5 FROM unnest($6::text[]) AS u`, ev.id, ev.typ, ev.time, ev.data, ev.created, p.outbox.urls)
+		_, err = tx.Exec(ctx, postgresRecordEvent, ev.id, ev.typ, ev.time, ev.data, ev.created, p.outbox.urls)
 		if err != nil {
 			return fmt.Errorf("record %s event: %w", typ, err)
 		}

@@ -29,6 +29,7 @@ type SQLite struct {
 
 	world, fortunes, fortunesAfter, fortune          *sql.Stmt // on read
 	updateWorld, setWorld, addFortune, deleteFortune *sql.Stmt // on write
+	recordEvent                                      *sql.Stmt // on write, see outbox.go
 }
 
 // OpenSQLite opens (creating it and its directory if needed) the database
@@ -72,6 +73,7 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 		{&s.setWorld, s.write, sqlSetWorld},
 		{&s.addFortune, s.write, sqlAddFortune},
 		{&s.deleteFortune, s.write, sqlDeleteFortune},
+		{&s.recordEvent, s.write, sqliteRecordEvent},
 	}
 	for _, st := range stmts {
 		if *st.dst, err = st.db.PrepareContext(ctx, sqliteParams(st.q)); err != nil {
