@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"testing"
 )
 
@@ -46,5 +47,39 @@ func TestSampledAccessLogAllocatesNothing(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(1000, serve); n != 0 {
 		t.Errorf("sampled GET /json: %v allocs per request, want 0", n)
+	}
+}
+
+// TestDatabaseEndpointsStayWithinAllocationBudget pins the budget table in
+// bench/README.md for the embedded SQLite store: database/sql and the
+// driver allocate per row, so these are ceilings, not zeros.
+func TestDatabaseEndpointsStayWithinAllocationBudget(t *testing.T) {
+	budget := []struct {
+		path string
+		max  float64
+	}{
+		{"/cached-queries?count=20", 0},
+		{"/db", 45},
+		{"/queries?queries=20", 760},
+		{"/updates?queries=20", 1100},
+		{"/fortunes", 260},
+	}
+	srv, conn := newMemServer(t, 0.01)
+	for _, b := range budget {
+		req := "GET " + b.path + " HTTP/1.1\r\nHost: bench\r\n\r\n"
+		serve := func() {
+			conn.r.WriteString(req)
+			if err := srv.ServeConn(conn); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.HasPrefix(conn.w.Bytes(), []byte("HTTP/1.1 200")) {
+				t.Fatalf("GET %s: %q", b.path, conn.w.Bytes())
+			}
+			conn.w.Reset()
+		}
+		serve()
+		if n := testing.AllocsPerRun(50, serve); n > b.max {
+			t.Errorf("GET %s: %v allocs per request, budget %v", b.path, n, b.max)
+		}
 	}
 }
