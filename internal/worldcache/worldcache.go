@@ -32,31 +32,42 @@ func New() *Cache {
 	return &Cache{stop: make(chan struct{}), done: make(chan struct{})}
 }
 
-// Start loads every World in the background, retrying every retry until it
-// succeeds or Stop is called.
+// Start loads every World: once now, so a healthy start serves a full
+// cache from the first request, then, if that failed, in the background,
+// retrying every retry until it succeeds or Stop is called.
 func (c *Cache) Start(l Loader, timeout, retry time.Duration, log *slog.Logger) {
+	if c.load(l, timeout, log) {
+		close(c.done)
+		return
+	}
 	go func() {
 		defer close(c.done)
-		var buf []store.World
 		for {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout*5)
-			ws, err := l.AllWorlds(ctx, buf[:0])
-			cancel()
-			if err == nil {
-				c.Update(ws)
-				c.loaded.Store(true)
-				log.Info("world cache loaded", "worlds", len(ws))
-				return
-			}
-			buf = ws
-			log.Warn("world cache: database not ready, retrying", "err", err.Error(), "retry", retry.String())
 			select {
 			case <-c.stop:
 				return
 			case <-time.After(retry):
 			}
+			if c.load(l, timeout, log) {
+				return
+			}
 		}
 	}()
+}
+
+// load reads every World into the cache and reports whether it succeeded.
+func (c *Cache) load(l Loader, timeout time.Duration, log *slog.Logger) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout*5)
+	defer cancel()
+	ws, err := l.AllWorlds(ctx, nil)
+	if err != nil {
+		log.Warn("world cache: database not ready, retrying", "err", err.Error())
+		return false
+	}
+	c.Update(ws)
+	c.loaded.Store(true)
+	log.Info("world cache loaded", "worlds", len(ws))
+	return true
 }
 
 // Stop ends a load still retrying.
