@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,33 +15,6 @@ import (
 const apiToken = "test-token-0123456789abcdef"
 
 var authHeader = []string{"Authorization", "Bearer " + apiToken}
-
-// send makes one request with a body and header pairs and returns the
-// response and its body.
-func send(t *testing.T, method, url, body string, headers ...string) (*http.Response, string) {
-	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, url, err)
-	}
-	return resp, string(b)
-}
 
 // sendJSON sends body as application/json with the write token.
 func sendJSON(t *testing.T, method, url, body string) (*http.Response, string) {

@@ -17,11 +17,11 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 			srv, conn := newMemServer(t, 0.01)
 			req := "GET " + path + " HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n\r\n"
 			serve := func() {
-				conn.r.WriteString(req)
+				conn.In.WriteString(req)
 				if err := srv.ServeConn(conn); err != nil {
 					t.Fatal(err)
 				}
-				conn.w.Reset()
+				conn.Out.Reset()
 			}
 			serve() // warm pools and the per-route status counters
 			if n := testing.AllocsPerRun(1000, serve); n != 0 {
@@ -36,11 +36,11 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 func TestSampledAccessLogAllocatesNothing(t *testing.T) {
 	srv, conn := newMemServer(t, 1)
 	serve := func() {
-		conn.r.WriteString("GET /json HTTP/1.1\r\nHost: bench\r\nX-Request-ID: abc-123\r\n\r\n")
+		conn.In.WriteString("GET /json HTTP/1.1\r\nHost: bench\r\nX-Request-ID: abc-123\r\n\r\n")
 		if err := srv.ServeConn(conn); err != nil {
 			t.Fatal(err)
 		}
-		conn.w.Reset()
+		conn.Out.Reset()
 	}
 	for range 200 {
 		serve() // make and grow every record the queue can hold
@@ -68,14 +68,14 @@ func TestDatabaseEndpointsStayWithinAllocationBudget(t *testing.T) {
 	for _, b := range budget {
 		req := "GET " + b.path + " HTTP/1.1\r\nHost: bench\r\n\r\n"
 		serve := func() {
-			conn.r.WriteString(req)
+			conn.In.WriteString(req)
 			if err := srv.ServeConn(conn); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.HasPrefix(conn.w.Bytes(), []byte("HTTP/1.1 200")) {
-				t.Fatalf("GET %s: %q", b.path, conn.w.Bytes())
+			if !bytes.HasPrefix(conn.Out.Bytes(), []byte("HTTP/1.1 200")) {
+				t.Fatalf("GET %s: %q", b.path, conn.Out.Bytes())
 			}
-			conn.w.Reset()
+			conn.Out.Reset()
 		}
 		serve()
 		if n := testing.AllocsPerRun(50, serve); n > b.max {

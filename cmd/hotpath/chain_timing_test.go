@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -21,30 +19,15 @@ import (
 	"github.com/hotpath/hotpath/internal/worldcache"
 )
 
-// memConn is an in-memory net.Conn: requests are read from r, responses
-// written to w.
-type memConn struct {
-	net.Conn
-	r, w bytes.Buffer
-}
-
-var memAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-
-func (c *memConn) Read(b []byte) (int, error)  { return c.r.Read(b) }
-func (c *memConn) Write(b []byte) (int, error) { return c.w.Write(b) }
-func (c *memConn) Close() error                { return nil }
-func (c *memConn) RemoteAddr() net.Addr        { return memAddr }
-func (c *memConn) LocalAddr() net.Addr         { return memAddr }
-
 // newMemServer builds the production chain with the given access-log share,
 // the log writer discarding its lines.
-func newMemServer(tb testing.TB, sample float64) (*fasthttp.Server, *memConn) {
+func newMemServer(tb testing.TB, sample float64) (*fasthttp.Server, *testenv.MemConn) {
 	return newMemServerOn(tb, sample, "sqlite")
 }
 
 // newMemServerOn is newMemServer on the given database driver; PostgreSQL
 // gets a throwaway database from internal/testenv.
-func newMemServerOn(tb testing.TB, sample float64, driver string) (*fasthttp.Server, *memConn) {
+func newMemServerOn(tb testing.TB, sample float64, driver string) (*fasthttp.Server, *testenv.MemConn) {
 	tb.Helper()
 	cfg := config.Default()
 	cfg.Log.AccessSample = sample
@@ -77,20 +60,20 @@ func newMemServerOn(tb testing.TB, sample float64, driver string) (*fasthttp.Ser
 	if err != nil {
 		tb.Fatal(err)
 	}
-	conn := &memConn{}
-	conn.r.Grow(4096)
-	conn.w.Grow(4096)
+	conn := &testenv.MemConn{}
+	conn.In.Grow(4096)
+	conn.Out.Grow(4096)
 	return &fasthttp.Server{Handler: h, Name: cfg.Server.Name}, conn
 }
 
-func benchServe(b *testing.B, srv *fasthttp.Server, conn *memConn, req string) {
+func benchServe(b *testing.B, srv *fasthttp.Server, conn *testenv.MemConn, req string) {
 	b.ReportAllocs()
 	for b.Loop() {
-		conn.r.WriteString(req)
+		conn.In.WriteString(req)
 		if err := srv.ServeConn(conn); err != nil {
 			b.Fatal(err)
 		}
-		conn.w.Reset()
+		conn.Out.Reset()
 	}
 }
 
@@ -107,10 +90,10 @@ func BenchmarkJSON(b *testing.B) {
 // The bare twins: the same handlers on a plain fasthttp.Server with a path
 // switch, the floor hotpath's chain is measured against.
 
-func bareServer() (*fasthttp.Server, *memConn) {
-	conn := &memConn{}
-	conn.r.Grow(4096)
-	conn.w.Grow(4096)
+func bareServer() (*fasthttp.Server, *testenv.MemConn) {
+	conn := &testenv.MemConn{}
+	conn.In.Grow(4096)
+	conn.Out.Grow(4096)
 	return &fasthttp.Server{Name: "bare", Handler: func(ctx *fasthttp.RequestCtx) {
 		switch string(ctx.Path()) {
 		case "/plaintext":

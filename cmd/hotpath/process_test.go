@@ -174,7 +174,18 @@ var client = &http.Client{Timeout: 10 * time.Second}
 // get fetches url with optional header pairs and returns the response and body.
 func get(t *testing.T, method, url string, headers ...string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
+	return send(t, method, url, "", headers...)
+}
+
+// send makes one request with a body and header pairs and returns the
+// response and its body.
+func send(t *testing.T, method, url, body string, headers ...string) (*http.Response, string) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,11 +197,11 @@ func get(t *testing.T, method, url string, headers ...string) (*http.Response, s
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", method, url, err)
 	}
-	return resp, string(body)
+	return resp, string(b)
 }
 
 // runExit runs the binary to completion and returns its exit code and output.

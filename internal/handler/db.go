@@ -95,13 +95,22 @@ func (h *DB) Queries(ctx *fasthttp.RequestCtx) {
 	defer cancel()
 	w := acquireWorlds()
 	defer releaseWorlds(w)
+	if !h.readRandom(ctx, c, w) {
+		return
+	}
+	w.enc.write(ctx, fasthttp.StatusOK, &w.list)
+}
+
+// readRandom reads ?queries=N random Worlds into w.list, answering the
+// error itself when it returns false.
+func (h *DB) readRandom(ctx *fasthttp.RequestCtx, c context.Context, w *worlds) bool {
 	w.randomIDs(QueryCount(ctx.QueryArgs().Peek("queries")))
 	var err error
 	if w.list, err = h.store.Worlds(c, w.ids, w.list); err != nil {
 		h.fail(ctx, err)
-		return
+		return false
 	}
-	w.enc.write(ctx, fasthttp.StatusOK, &w.list)
+	return true
 }
 
 // Updates answers GET /updates?queries=N: N random Worlds, each given a new
@@ -112,10 +121,7 @@ func (h *DB) Updates(ctx *fasthttp.RequestCtx) {
 	defer cancel()
 	w := acquireWorlds()
 	defer releaseWorlds(w)
-	w.randomIDs(QueryCount(ctx.QueryArgs().Peek("queries")))
-	var err error
-	if w.list, err = h.store.Worlds(c, w.ids, w.list); err != nil {
-		h.fail(ctx, err)
+	if !h.readRandom(ctx, c, w) {
 		return
 	}
 	for i := range w.list {

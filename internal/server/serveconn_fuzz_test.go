@@ -2,10 +2,8 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -20,24 +18,8 @@ import (
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/requestid"
 	"github.com/hotpath/hotpath/internal/router"
+	"github.com/hotpath/hotpath/internal/testenv"
 )
-
-// memConn is a connection whose peer has sent in and then half-closed.
-type memConn struct {
-	in  *bytes.Reader
-	out bytes.Buffer
-}
-
-var memAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-
-func (c *memConn) Read(b []byte) (int, error)       { return c.in.Read(b) }
-func (c *memConn) Write(b []byte) (int, error)      { return c.out.Write(b) }
-func (c *memConn) Close() error                     { return nil }
-func (c *memConn) LocalAddr() net.Addr              { return memAddr }
-func (c *memConn) RemoteAddr() net.Addr             { return memAddr }
-func (c *memConn) SetDeadline(time.Time) error      { return nil }
-func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
 
 // fuzzServer is the application server as main builds it: this package's
 // fasthttp settings around the router chain, with the handlers that need
@@ -89,7 +71,8 @@ func FuzzServeConn(f *testing.F) {
 	}
 	srv := fuzzServer(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
-		c := &memConn{in: bytes.NewReader(in)}
+		c := &testenv.MemConn{}
+		c.In.Write(in)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -100,8 +83,8 @@ func FuzzServeConn(f *testing.F) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("ServeConn still running after 5s on %q", in)
 		}
-		r := bufio.NewReader(&c.out)
-		for r.Buffered() > 0 || c.out.Len() > 0 {
+		r := bufio.NewReader(&c.Out)
+		for r.Buffered() > 0 || c.Out.Len() > 0 {
 			if peek, _ := r.Peek(len("HTTP/1.1 100")); string(peek) == "HTTP/1.1 100" {
 				if _, err := r.ReadString('\n'); err != nil {
 					t.Fatal(err)
@@ -113,7 +96,7 @@ func FuzzServeConn(f *testing.F) {
 			}
 			resp, err := http.ReadResponse(r, nil)
 			if err != nil {
-				t.Fatalf("input %q: unparsable answer %q: %v", in, c.out.String(), err)
+				t.Fatalf("input %q: unparsable answer %q: %v", in, c.Out.String(), err)
 			}
 			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
