@@ -6,7 +6,7 @@
 # server's module.
 
 GO                ?= go
-BENCH_SERVERS     ?= hotpath,fasthttp,nethttp,gin,fiber,gnet
+BENCH_SERVERS     ?= hotpath,fasthttp,fasthttp-timeouts,nethttp,gin,fiber,gnet
 BENCH_ENDPOINTS   ?= plaintext,json,db,queries,fortunes,updates
 BENCH_DURATION    ?= 10s
 BENCH_WARMUP      ?= 3s

@@ -275,12 +275,15 @@ func ensureWrk(install bool) error {
 }
 
 func buildPeers(ctx context.Context, servers []string, binDir string) error {
+	built := map[string]bool{}
 	for _, s := range servers {
-		if s == "hotpath" {
+		pkg, _ := peerCommand(s)
+		if s == "hotpath" || built[pkg] {
 			continue
 		}
-		fmt.Printf("building peer %s\n", s)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, s), "./peers/"+s)
+		built[pkg] = true
+		fmt.Printf("building peer %s\n", pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(binDir, pkg), "./peers/"+pkg)
 		cmd.Dir = moduleDir()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("build peer %s (run bench from inside the bench module, or pass -bin): %w\n%s", s, err, out)

@@ -17,7 +17,17 @@ import (
 )
 
 // peerNames are the servers under bench/peers, in report order after hotpath.
-var peerNames = []string{"fasthttp", "nethttp", "gin", "fiber", "gnet"}
+// fasthttp-timeouts is the fasthttp peer with hotpath's default connection
+// timeouts, which cost a socket deadline update per request.
+var peerNames = []string{"fasthttp", "fasthttp-timeouts", "nethttp", "gin", "fiber", "gnet"}
+
+// peerCommand names a peer's package under bench/peers and its extra flags.
+func peerCommand(name string) (pkg string, args []string) {
+	if name == "fasthttp-timeouts" {
+		return "fasthttp", []string{"-timeouts"}
+	}
+	return name, nil
+}
 
 // serves reports whether a server implements an endpoint: gnet is a ceiling
 // for the two endpoints without a database, and only hotpath has a cache.
@@ -77,7 +87,8 @@ func (l launch) start(ctx context.Context, name string) (*server, error) {
 			"--db.driver=" + l.driver, "--db.dsn=" + dsn,
 			"--log.access_sample=0", "--shutdown.drain=0s"}
 	} else {
-		argv = []string{filepath.Join(l.binDir, name), "-addr", s.addr, "-driver", l.driver, "-dsn", dsn}
+		pkg, extra := peerCommand(name)
+		argv = append([]string{filepath.Join(l.binDir, pkg), "-addr", s.addr, "-driver", l.driver, "-dsn", dsn}, extra...)
 	}
 	if l.cpus != "" {
 		// taskset execs the server, so the process id stays the server's.
