@@ -64,7 +64,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
-		return &limitedConn{Conn: c, l: l, ip: ip}, nil
+		return &limitedConn{Conn: &lazyDeadlineConn{Conn: c}, l: l, ip: ip}, nil
 	}
 }
 
