@@ -33,9 +33,21 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Source != "" {
-		return fmt.Sprintf("config: %s (%s): %s", e.Key, e.Source, e.Reason)
+		return fmt.Sprintf("config: %s (%s): %s", printable(e.Key), printable(e.Source), printable(e.Reason))
 	}
-	return fmt.Sprintf("config: %s: %s", e.Key, e.Reason)
+	return fmt.Sprintf("config: %s: %s", printable(e.Key), printable(e.Reason))
+}
+
+// printable quotes s when it holds anything but printable characters, so a
+// key taken from a hostile environment variable cannot split the one-line
+// start-up message.
+func printable(s string) string {
+	for _, r := range s {
+		if !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // Options are the command-line switches that are not configuration keys.
