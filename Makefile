@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 PKGS    := ./...
 
-.PHONY: all build run test test-race bench-micro fuzz fuzz-short lint vet fmt check clean
+.PHONY: all build run test test-race bench-micro fuzz fuzz-short generate lint vet fmt check clean
 
 all: build
 
@@ -48,6 +48,10 @@ fuzz:
 ## exceeded") on a loaded machine.
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=10000x
+
+## generate: regenerate the compiled quicktemplate pages (internal/handler/*.qtpl)
+generate:
+	$(GO) run github.com/valyala/quicktemplate/qtc@v1.8.0 -dir internal/handler
 
 ## lint: go vet plus staticcheck
 lint: vet

@@ -62,7 +62,7 @@ func TestDatabaseEndpointsStayWithinAllocationBudget(t *testing.T) {
 		{"/db", 45},
 		{"/queries?queries=20", 760},
 		{"/updates?queries=20", 1100},
-		{"/fortunes", 260},
+		{"/fortunes", 80},
 	}
 	srv, conn := newMemServer(t, 0.01)
 	for _, b := range budget {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"html/template"
 	"slices"
 	"sync"
 
@@ -12,14 +11,6 @@ import (
 
 	"github.com/hotpath/hotpath/internal/store"
 )
-
-// fortunesPage is escaped by html/template according to context, so a
-// stored message can never become markup. Text stays raw UTF-8.
-var fortunesPage = template.Must(template.New("fortunes").Parse(
-	`<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table>` +
-		`<tr><th>id</th><th>message</th></tr>` +
-		`{{range .}}<tr><td>{{.ID}}</td><td>{{.Message}}</td></tr>{{end}}` +
-		`</table></body></html>`))
 
 // ExtraFortune is added to every /fortunes answer at request time.
 const ExtraFortune = "Additional fortune added at request time."
@@ -53,10 +44,9 @@ func (h *DB) Fortunes(ctx *fasthttp.RequestCtx) {
 	}
 	f.list = append(f.list, store.Fortune{ID: 0, Message: ExtraFortune})
 	slices.SortFunc(f.list, func(a, b store.Fortune) int { return cmp.Compare(a.Message, b.Message) })
-	if err := fortunesPage.Execute(&f.page, f.list); err != nil {
-		h.fail(ctx, err)
-		return
-	}
+	// Rendered by fortunes.qtpl: the messages land only in element text,
+	// where its escaping is complete, at a tenth of html/template's cost.
+	WriteFortunesPage(&f.page, f.list)
 	ctx.SetContentType(ContentTypeHTML)
 	ctx.SetBody(f.page.Bytes())
 }
