@@ -92,28 +92,30 @@ func WriteStatus(ctx *fasthttp.RequestCtx, status int, detail string) {
 }
 
 func writeBody(ctx *fasthttp.RequestCtx, status int, detail string, errs []FieldError) {
-	body, err := json.Marshal(Details{
+	body, err := encode(status, detail, errs)
+	if err != nil {
+		// Details holds only strings and ints, which always encode.
+		body = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500}`)
+		status = fasthttp.StatusInternalServerError
+	}
+	WriteStatic(ctx, status, body)
+}
+
+// encode renders one problem body.
+func encode(status int, detail string, errs []FieldError) ([]byte, error) {
+	return json.Marshal(Details{
 		Type:   "about:blank",
 		Title:  fasthttp.StatusMessage(status),
 		Status: status,
 		Detail: detail,
 		Errors: errs,
 	})
-	if err != nil {
-		// Details holds only strings and ints, which always encode.
-		body = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500}`)
-		status = fasthttp.StatusInternalServerError
-	}
-	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
-	ctx.SetStatusCode(status)
-	ctx.SetContentType(ContentType)
-	ctx.SetBody(body)
 }
 
 // Static encodes a problem once, for answers sent so often that they must
 // not allocate (the overload 503); send it with WriteStatic.
 func Static(status int, detail string) []byte {
-	body, err := json.Marshal(Details{Type: "about:blank", Title: fasthttp.StatusMessage(status), Status: status, Detail: detail})
+	body, err := encode(status, detail, nil)
 	if err != nil {
 		panic("problem: encode static problem: " + err.Error()) // strings and ints always encode
 	}

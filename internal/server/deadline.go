@@ -32,25 +32,23 @@ func (c *lazyDeadlineConn) SetDeadline(t time.Time) error {
 }
 
 func (c *lazyDeadlineConn) SetReadDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.readAt = t
-	if !mustArm(t, c.readArmed) {
-		return nil
-	}
-	c.readArmed = t
-	return c.Conn.SetReadDeadline(t)
+	return c.set(t, &c.readAt, &c.readArmed, c.Conn.SetReadDeadline)
 }
 
 func (c *lazyDeadlineConn) SetWriteDeadline(t time.Time) error {
+	return c.set(t, &c.writeAt, &c.writeArmed, c.Conn.SetWriteDeadline)
+}
+
+// set records deadline t and arms the socket only when mustArm says so.
+func (c *lazyDeadlineConn) set(t time.Time, at, armed *time.Time, arm func(time.Time) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.writeAt = t
-	if !mustArm(t, c.writeArmed) {
+	*at = t
+	if !mustArm(t, *armed) {
 		return nil
 	}
-	c.writeArmed = t
-	return c.Conn.SetWriteDeadline(t)
+	*armed = t
+	return arm(t)
 }
 
 // mustArm reports whether the socket must get deadline t now: when it is
