@@ -15,28 +15,45 @@ import (
 
 // limitListener enforces server.concurrency and server.max_conns_per_ip in
 // front of fasthttp, whose own refusals are plain text: these are problems
-// like every other error answer of the application port.
+// like every other error answer of the application port. It also puts every
+// connection it admits under the timeouts' watchdog.
 type limitListener struct {
 	net.Listener
 	max, perIP int
+	watch      *watchdog
 
-	mu   sync.Mutex
-	open int
-	byIP map[netip.Addr]int
+	mu    sync.Mutex
+	byIP  map[netip.Addr]int
+	conns map[*limitedConn]struct{}
 
 	// Whole HTTP responses, encoded once.
 	busy, crowded []byte
 }
 
-func newLimitListener(ln net.Listener, max, perIP int) *limitListener {
-	return &limitListener{
-		Listener: ln, max: max, perIP: perIP, byIP: map[netip.Addr]int{},
+func newLimitListener(ln net.Listener, max, perIP int, t Timeouts) *limitListener {
+	l := &limitListener{
+		Listener: ln, max: max, perIP: perIP, watch: newWatchdog(t),
+		byIP: map[netip.Addr]int{}, conns: map[*limitedConn]struct{}{},
 		busy: refusal(fasthttp.StatusServiceUnavailable,
 			"the server holds server.concurrency connections; retry after the time in Retry-After"),
 		crowded: refusal(fasthttp.StatusTooManyRequests,
 			"this address holds server.max_conns_per_ip connections; close one first"),
 	}
+	go l.watch.run(l.sweep)
+	return l
 }
+
+// sweep expires the connections whose blocked call is overdue.
+func (l *limitListener) sweep(now int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		c.expire(now)
+	}
+}
+
+// stopWatching ends the watchdog; connections still open keep no timeouts.
+func (l *limitListener) stopWatching() { l.watch.close() }
 
 // refusal is a complete answer written on a connection that is then closed.
 func refusal(status int, detail string) []byte {
@@ -55,8 +72,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := remoteIP(c)
-		if answer := l.admit(ip); answer != nil {
+		lc := &limitedConn{l: l, ip: remoteIP(c)}
+		lc.watch(c, l.watch)
+		if answer := l.admit(lc); answer != nil {
 			// A fresh socket's send buffer takes this at once; the deadline
 			// keeps a peer with a zero window from stalling the accept loop.
 			_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
@@ -64,32 +82,32 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
-		return &limitedConn{Conn: &lazyDeadlineConn{Conn: c}, l: l, ip: ip}, nil
+		return lc, nil
 	}
 }
 
-// admit counts a new connection from ip, or returns the refusal to send.
-func (l *limitListener) admit(ip netip.Addr) []byte {
+// admit counts a new connection, or returns the refusal to send.
+func (l *limitListener) admit(c *limitedConn) []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open >= l.max {
+	if len(l.conns) >= l.max {
 		return l.busy
 	}
-	if l.perIP > 0 && ip.IsValid() {
+	if ip := c.ip; l.perIP > 0 && ip.IsValid() {
 		if l.byIP[ip] >= l.perIP {
 			return l.crowded
 		}
 		l.byIP[ip]++
 	}
-	l.open++
+	l.conns[c] = struct{}{}
 	return nil
 }
 
-func (l *limitListener) release(ip netip.Addr) {
+func (l *limitListener) release(c *limitedConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.open--
-	if l.perIP > 0 && ip.IsValid() {
+	delete(l.conns, c)
+	if ip := c.ip; l.perIP > 0 && ip.IsValid() {
 		if l.byIP[ip]--; l.byIP[ip] <= 0 {
 			delete(l.byIP, ip)
 		}
@@ -98,7 +116,7 @@ func (l *limitListener) release(ip netip.Addr) {
 
 // limitedConn gives its slot back when closed, once.
 type limitedConn struct {
-	net.Conn
+	watchedConn
 	l      *limitListener
 	ip     netip.Addr
 	closed atomic.Bool
@@ -106,7 +124,7 @@ type limitedConn struct {
 
 func (c *limitedConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
-		c.l.release(c.ip)
+		c.l.release(c)
 	}
 	return c.Conn.Close()
 }

@@ -38,6 +38,9 @@ func expectUnder(maxBody int) func(ctx *fasthttp.RequestCtx) int {
 			problem.WriteStatus(ctx, fasthttp.StatusRequestEntityTooLarge, "the request body is larger than server.max_body_size")
 			return fasthttp.StatusRequestEntityTooLarge
 		}
+		if c, ok := ctx.Conn().(*limitedConn); ok {
+			c.expectBody()
+		}
 		return fasthttp.StatusContinue
 	}
 }

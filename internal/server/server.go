@@ -19,12 +19,14 @@ import (
 
 // Server is the application listener.
 type Server struct {
-	srv  *fasthttp.Server
-	ln   net.Listener
-	done chan error
-	// server.concurrency and server.max_conns_per_ip, enforced by the
-	// listener Serve wraps.
+	srv     *fasthttp.Server
+	ln      net.Listener
+	limited *limitListener
+	done    chan error
+	// server.concurrency, server.max_conns_per_ip and the timeouts,
+	// enforced by the listener Serve wraps.
 	maxConns, perIP int
+	timeouts        Timeouts
 }
 
 // New builds the fasthttp.Server for handler from the server section.
@@ -38,11 +40,12 @@ func New(cfg config.Server, handler fasthttp.RequestHandler, log *slog.Logger) *
 			NoDefaultServerHeader: true,
 			ErrorHandler:          answerError,
 			ExpectHandler:         expectUnder(cfg.MaxBodySize),
-			ReadTimeout:           cfg.ReadTimeout,
-			WriteTimeout:          cfg.WriteTimeout,
-			IdleTimeout:           cfg.IdleTimeout,
-			MaxRequestBodySize:    cfg.MaxBodySize,
-			ReadBufferSize:        cfg.ReadBufferSize,
+			// No Read/Write/IdleTimeout here: the listener's watchdog
+			// enforces them without a clock read per request (Timeouts),
+			// and the request time is read only by whoever asks for it.
+			LazyRequestTime:    true,
+			MaxRequestBodySize: cfg.MaxBodySize,
+			ReadBufferSize:     cfg.ReadBufferSize,
 			// The listener enforces the connection caps with problem answers;
 			// fasthttp counts a connection a moment longer than the listener
 			// does, so its own plain-text cap gets room never to trigger.
@@ -58,6 +61,7 @@ func New(cfg config.Server, handler fasthttp.RequestHandler, log *slog.Logger) *
 		done:     make(chan error, 1),
 		maxConns: cfg.Concurrency,
 		perIP:    cfg.MaxConnsPerIP,
+		timeouts: Timeouts{Read: cfg.ReadTimeout, Write: cfg.WriteTimeout, Idle: cfg.IdleTimeout},
 	}
 }
 
@@ -81,8 +85,8 @@ func Listen(addr string, reusePort bool) (net.Listener, error) {
 // Serve serves ln in the background until Stop.
 func (s *Server) Serve(ln net.Listener) {
 	s.ln = ln
-	limited := newLimitListener(ln, s.maxConns, s.perIP)
-	go func() { s.done <- s.srv.Serve(limited) }()
+	s.limited = newLimitListener(ln, s.maxConns, s.perIP, s.timeouts)
+	go func() { s.done <- s.srv.Serve(s.limited) }()
 }
 
 // Addr is the bound address.
@@ -92,6 +96,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // waits for in-flight requests until ctx ends.
 func (s *Server) Stop(ctx context.Context) error {
 	err := s.srv.ShutdownWithContext(ctx)
+	s.limited.stopWatching()
 	if serveErr := <-s.done; serveErr != nil && !errors.Is(serveErr, net.ErrClosed) {
 		return fmt.Errorf("serve: %w", serveErr)
 	}
