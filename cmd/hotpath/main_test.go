@@ -155,6 +155,8 @@ func TestAdminEndpointsLiveOnlyOnAdminPort(t *testing.T) {
 		get(t, "GET", p.app+"/plaintext")
 	}
 	get(t, "GET", p.app+"/missing")
+	get(t, "POST", p.app+"/json")
+	get(t, "OPTIONS", p.app+"/json")
 
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if resp, body := get(t, "GET", p.admin+path); resp.StatusCode != 200 {
@@ -168,6 +170,8 @@ func TestAdminEndpointsLiveOnlyOnAdminPort(t *testing.T) {
 	for _, want := range []string{
 		`http_requests_total{route="/plaintext",method="GET",code="200"} 3`,
 		`http_requests_total{route="unmatched",method="GET",code="404"} 1`,
+		`http_requests_total{route="unmatched",method="POST",code="405"} 1`,
+		`http_requests_total{route="unmatched",method="OPTIONS",code="200"} 1`,
 		`http_request_duration_seconds_bucket{route="/plaintext",method="GET",le="0.0001"}`,
 		`http_request_duration_seconds_count{route="/plaintext",method="GET"} 3`,
 		"http_requests_in_flight 0",

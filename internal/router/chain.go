@@ -28,7 +28,7 @@ type Options struct {
 	// Access receives the sampled access-log records.
 	Access *accesslog.Logger
 	// Sampler picks which requests are access-logged.
-	Sampler accesslog.Sampler
+	Sampler *accesslog.Sampler
 	// MaxInflight caps requests being handled at once: 0 = no cap, a
 	// negative value (server.max_inflight = "auto") a cap that follows
 	// handler latency.
@@ -52,8 +52,13 @@ func (r *Router) Handler(o Options) fasthttp.RequestHandler {
 	} else {
 		r.limit = int64(o.MaxInflight)
 	}
-	r.overload = c.reject
-	r.mux.PanicHandler = c.recovered
+	r.chain = c
+	// What no route serves is recorded under the unmatched label. No
+	// PanicHandler: serveRoute and unmatched recover on their own, which
+	// spares fasthttp/router a deferred call per request.
+	r.mux.NotFound = c.unmatched(r.mux.NotFound)
+	r.mux.MethodNotAllowed = c.unmatched(r.mux.MethodNotAllowed)
+	r.mux.GlobalOPTIONS = c.unmatched(func(*fasthttp.RequestCtx) {}) // fasthttp/router has set Allow
 	return c.serve
 }
 
@@ -64,23 +69,74 @@ type chain struct {
 	overloaded []byte
 }
 
+// epoch anchors the request clock: time.Since(epoch) reads the monotonic
+// clock alone, one clock call where time.Now makes two.
+var epoch = time.Now()
+
 func (c *chain) serve(ctx *fasthttp.RequestCtx) {
-	// fasthttp stamped the request's arrival; reading it saves a clock call.
-	start := ctx.Time()
-	c.setRequestID(ctx)
+	id, status, refusal := c.guard.check(ctx)
+	c.setRequestID(ctx, id)
 	ctx.Response.Header.SetCanonical(nosniffKey, nosniffValue)
 	if c.Draining != nil && c.Draining.Load() {
 		ctx.SetConnectionClose()
 	}
-	if !c.guard.refuse(ctx) {
-		c.router.mux.Handler(ctx)
+	if status != 0 {
+		start := time.Since(epoch)
+		refuse(ctx, status, refusal)
+		c.finish(ctx, c.router.unmatchedRoute(ctx), start)
+		return
 	}
-	c.finish(ctx, c.router.routeOf(ctx), start)
+	c.router.mux.Handler(ctx)
+}
+
+// serveRoute runs a matched route's handler under the in-flight cap and
+// records the request; a panic becomes a recorded 500.
+func (c *chain) serveRoute(ctx *fasthttp.RequestCtx, rt *Route, h fasthttp.RequestHandler) {
+	start := time.Since(epoch)
+	r := c.router
+	n := r.metrics.AddInflight(1)
+	defer func() {
+		if p := recover(); p != nil {
+			c.recovered(ctx, p)
+		}
+		r.metrics.AddInflight(-1)
+		c.finish(ctx, rt, start)
+	}()
+	if r.limit > 0 && n > r.limit {
+		c.reject(ctx)
+		return
+	}
+	if r.adaptive == nil {
+		h(ctx)
+		return
+	}
+	if !r.adaptive.Admit(n) {
+		c.reject(ctx)
+		return
+	}
+	h(ctx)
+	now := time.Now()
+	r.adaptive.Observe(time.Since(epoch)-start, now)
+}
+
+// unmatched wraps an answer for requests no route serves (404, 405,
+// OPTIONS) so that they are recorded, and recovered should they panic.
+func (c *chain) unmatched(answer fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		start := time.Since(epoch)
+		defer func() {
+			if p := recover(); p != nil {
+				c.recovered(ctx, p)
+			}
+			c.finish(ctx, c.router.unmatchedRoute(ctx), start)
+		}()
+		answer(ctx)
+	}
 }
 
 // setRequestID echoes a safe incoming X-Request-ID or makes a new one.
-func (c *chain) setRequestID(ctx *fasthttp.RequestCtx) {
-	if in := ctx.Request.Header.PeekBytes(requestIDKey); requestid.Valid(in) {
+func (c *chain) setRequestID(ctx *fasthttp.RequestCtx, in []byte) {
+	if requestid.Valid(in) {
 		ctx.Response.Header.SetCanonical(requestIDKey, in)
 		return
 	}
@@ -89,8 +145,8 @@ func (c *chain) setRequestID(ctx *fasthttp.RequestCtx) {
 }
 
 // finish records metrics and, when sampled, the access-log line.
-func (c *chain) finish(ctx *fasthttp.RequestCtx, rt *Route, start time.Time) {
-	d := time.Since(start)
+func (c *chain) finish(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration) {
+	d := time.Since(epoch) - start
 	status := ctx.Response.StatusCode()
 	rt.metrics.Observe(status, d)
 	if !c.Sampler.Keep(status, d) {
@@ -101,7 +157,7 @@ func (c *chain) finish(ctx *fasthttp.RequestCtx, rt *Route, start time.Time) {
 		c.Access.Drop()
 		return
 	}
-	rec.Time = start
+	rec.Time = time.Now().Add(-d) // the wall clock, for logged requests only
 	rec.RequestID = accesslog.Append(rec.RequestID, ctx.Response.Header.PeekBytes(requestIDKey))
 	rec.Method = accesslog.Append(rec.Method, ctx.Method())
 	rec.Route = rt.Path

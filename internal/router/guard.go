@@ -19,6 +19,8 @@ var (
 	http10           = []byte("HTTP/1.0")
 	contentLength    = []byte("content-length")
 	transferEncoding = []byte("transfer-encoding")
+	xRequestID       = []byte("x-request-id")
+	colon            = []byte(":")
 )
 
 // guard refuses what fasthttp parses but RFC 9112 lets a server reject,
@@ -38,70 +40,83 @@ func newGuard() *guard {
 	}
 }
 
-// refuse answers ctx and returns true when the request must not reach a
-// route. The connection is closed after such an answer: framing that was
-// in doubt once cannot be trusted for the next request.
-func (g *guard) refuse(ctx *fasthttp.RequestCtx) bool {
+// check returns the refusal a request calls for (status 0 when none) and,
+// from the same walk over its header block, its X-Request-ID value.
+func (g *guard) check(ctx *fasthttp.RequestCtx) (id []byte, status int, body []byte) {
 	h := &ctx.Request.Header
-	var status int
-	var body []byte
 	if p := h.Protocol(); !bytes.Equal(p, http11) && !bytes.Equal(p, http10) {
 		// fasthttp serves HTTP/2.0 or HTTP/9.9 request lines as HTTP/1.0.
-		status, body = fasthttp.StatusHTTPVersionNotSupported, g.version
-	} else {
-		status, body = g.checkFields(h.RawHeaders())
+		return nil, fasthttp.StatusHTTPVersionNotSupported, g.version
 	}
-	if status == 0 {
-		return false
-	}
+	return g.checkFields(h.RawHeaders())
+}
+
+// refuse sends a guard's refusal and closes the connection after it:
+// framing that was in doubt once cannot be trusted for the next request.
+func refuse(ctx *fasthttp.RequestCtx, status int, body []byte) {
 	ctx.SetConnectionClose()
 	problem.WriteStatic(ctx, status, body)
-	return true
 }
 
 // checkFields walks the raw header block once (a few byte scans per field,
-// no allocation) and returns the refusal it calls for, or 0.
-func (g *guard) checkFields(raw []byte) (int, []byte) {
+// no allocation) and returns the first X-Request-ID value and the refusal
+// the block calls for, or status 0. The id is looked up here because
+// fasthttp's own lookup copies and normalises the name on every call.
+func (g *guard) checkFields(raw []byte) (id []byte, status int, body []byte) {
 	fields := 0
 	var length, chunked bool
+lines:
 	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
+		switch raw[0] {
+		case '\r', '\n': // the blank line that ends the block
+			i := bytes.IndexByte(raw, '\n')
+			if i < 0 {
+				break lines
+			}
+			raw = raw[i+1:]
+			continue
+		case ' ', '\t':
+			// fasthttp joins continuation lines into the value; RFC 9112
+			// §5.2 lets a server reject them, and proxies disagree on joining.
+			return nil, fasthttp.StatusBadRequest, g.folded
+		}
+		fields++
+		// The name runs to ':'. Names are short, so one byte loop beats
+		// searching it three times.
+		n := 0
+		for ; n < len(raw) && raw[n] != ':' && raw[n] != '\n'; n++ {
+			if raw[n] == ' ' || raw[n] == '\t' {
+				// fasthttp keeps "X A" as a name; a proxy may read it otherwise.
+				return nil, fasthttp.StatusBadRequest, g.badName
+			}
+		}
+		name, value := raw[:n], raw[n:]
+		if i := bytes.IndexByte(value, '\n'); i >= 0 {
+			value, raw = value[:i], value[i+1:]
 		} else {
 			raw = nil
 		}
-		if len(line) == 0 || line[0] == '\r' {
-			continue // the blank line that ends the block
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			// fasthttp joins continuation lines into the value; RFC 9112
-			// §5.2 lets a server reject them, and proxies disagree on joining.
-			return fasthttp.StatusBadRequest, g.folded
-		}
-		fields++
-		name := line
-		if i := bytes.IndexByte(line, ':'); i >= 0 {
-			name = line[:i]
-		}
-		if bytes.IndexByte(name, ' ') >= 0 || bytes.IndexByte(name, '\t') >= 0 {
-			// fasthttp keeps "X A" as a name; a proxy may read it otherwise.
-			return fasthttp.StatusBadRequest, g.badName
+		if len(name) == 0 {
+			continue
 		}
 		switch name[0] | 0x20 {
 		case 'c':
 			length = length || bytes.EqualFold(name, contentLength)
 		case 't':
 			chunked = chunked || bytes.EqualFold(name, transferEncoding)
+		case 'x':
+			if id == nil && bytes.EqualFold(name, xRequestID) {
+				id = bytes.Trim(bytes.TrimPrefix(value, colon), " \t\r")
+			}
 		}
 	}
 	switch {
 	case length && chunked:
 		// fasthttp lets Transfer-Encoding win (RFC 9112 §6.3 allows that);
 		// refusing is safer when a proxy in front may have framed by length.
-		return fasthttp.StatusBadRequest, g.smuggled
+		return nil, fasthttp.StatusBadRequest, g.smuggled
 	case fields > MaxHeaders:
-		return fasthttp.StatusRequestHeaderFieldsTooLarge, g.tooMany
+		return nil, fasthttp.StatusRequestHeaderFieldsTooLarge, g.tooMany
 	}
-	return 0, nil
+	return id, 0, nil
 }

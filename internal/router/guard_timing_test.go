@@ -20,7 +20,7 @@ func BenchmarkGuardOrdinaryRequest(b *testing.B) {
 	g := newGuard()
 	b.ReportAllocs()
 	for b.Loop() {
-		if g.refuse(&ctx) {
+		if _, status, _ := g.check(&ctx); status != 0 {
 			b.Fatal("an ordinary request was refused")
 		}
 	}
@@ -41,9 +41,30 @@ func TestGuardCountsFieldsAndFindsFraming(t *testing.T) {
 		{"Host: x\r\n" + strings.Repeat("X: y\r\n", MaxHeaders), 431},
 	}
 	for _, tc := range cases {
-		status, _ := g.checkFields([]byte(tc.headers + "\r\n"))
+		_, status, _ := g.checkFields([]byte(tc.headers + "\r\n"))
 		if status != tc.want {
 			t.Errorf("%q: %d, want %d", tc.headers, status, tc.want)
+		}
+	}
+}
+
+func TestGuardFindsTheFirstRequestID(t *testing.T) {
+	g := newGuard()
+	cases := []struct {
+		headers string
+		want    string
+	}{
+		{"Host: x\r\n", ""},
+		{"Host: x\r\nX-Request-ID: abc-1\r\n", "abc-1"},
+		{"x-request-id:\t  spaced \t\r\nHost: x\r\n", "spaced"},
+		{"X-REQUEST-ID: first\r\nX-Request-Id: second\r\n", "first"},
+		{"X-Request-IDs: other\r\nX-Forwarded-For: 1.2.3.4\r\n", ""},
+		{"X-Request-ID:\r\n", ""},
+	}
+	for _, tc := range cases {
+		id, status, _ := g.checkFields([]byte(tc.headers + "\r\n"))
+		if status != 0 || string(id) != tc.want {
+			t.Errorf("%q: id %q status %d, want %q and 0", tc.headers, id, status, tc.want)
 		}
 	}
 }

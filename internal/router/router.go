@@ -9,7 +9,6 @@ package router
 
 import (
 	"log/slog"
-	"time"
 
 	frouter "github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
@@ -18,10 +17,6 @@ import (
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/problem"
 )
-
-// routeKey is the user-value key under which a matched route leaves its
-// label for the chain. A constant string boxes without allocating.
-const routeKey = "hotpath.route"
 
 // Route is one registered method and path template.
 type Route struct {
@@ -38,11 +33,12 @@ type Router struct {
 	routes    []*Route
 	unmatched map[string]*Route
 	other     *Route
-	// limit, adaptive and overload implement server.max_inflight; set by
-	// Handler. adaptive is nil unless the cap is "auto".
+	// chain serves and records every request; set by Handler.
+	chain *chain
+	// limit and adaptive implement server.max_inflight; set by Handler.
+	// adaptive is nil unless the cap is "auto".
 	limit    int64
 	adaptive *limit.Adaptive
-	overload fasthttp.RequestHandler
 }
 
 // New creates a router whose 404, 405 and panic answers are problems.
@@ -86,32 +82,12 @@ func (r *Router) DELETE(path string, h fasthttp.RequestHandler) {
 }
 
 // Handle registers h for method on path. Keep hot routes free of {params}:
-// fasthttp/router allocates for parameter routes.
+// fasthttp/router allocates for parameter routes. The route's label and
+// metric handles are bound here, so a request only follows pointers.
 func (r *Router) Handle(method, path string, h fasthttp.RequestHandler) {
 	route := &Route{Method: method, Path: path, metrics: r.metrics.Route(method, path)}
 	r.routes = append(r.routes, route)
-	r.mux.Handle(method, path, func(ctx *fasthttp.RequestCtx) {
-		ctx.SetUserValue(routeKey, route)
-		n := r.metrics.AddInflight(1)
-		// Deferred so a recovered panic cannot leak an in-flight slot.
-		defer r.metrics.AddInflight(-1)
-		if r.limit > 0 && n > r.limit {
-			r.overload(ctx)
-			return
-		}
-		if r.adaptive != nil {
-			if !r.adaptive.Admit(n) {
-				r.overload(ctx)
-				return
-			}
-			start := time.Now()
-			h(ctx)
-			now := time.Now()
-			r.adaptive.Observe(now.Sub(start), now)
-			return
-		}
-		h(ctx)
-	})
+	r.mux.Handle(method, path, func(ctx *fasthttp.RequestCtx) { r.chain.serveRoute(ctx, route, h) })
 }
 
 // Routes lists what is registered, in registration order.
@@ -123,11 +99,8 @@ func (r *Router) Routes() []Route {
 	return out
 }
 
-// routeOf returns the route that served ctx, or the unmatched label.
-func (r *Router) routeOf(ctx *fasthttp.RequestCtx) *Route {
-	if rt, ok := ctx.UserValue(routeKey).(*Route); ok {
-		return rt
-	}
+// unmatchedRoute is the label of a request no route served.
+func (r *Router) unmatchedRoute(ctx *fasthttp.RequestCtx) *Route {
 	if rt, ok := r.unmatched[string(ctx.Method())]; ok {
 		return rt
 	}
