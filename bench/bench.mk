@@ -7,7 +7,7 @@
 
 GO                ?= go
 BENCH_SERVERS     ?= hotpath,fasthttp,fasthttp-timeouts,nethttp,gin,fiber,gnet
-BENCH_ENDPOINTS   ?= plaintext,json,db,queries,fortunes,updates
+BENCH_ENDPOINTS   ?= plaintext,plaintext-single,json,db,queries,fortunes,updates
 BENCH_DURATION    ?= 10s
 BENCH_WARMUP      ?= 3s
 BENCH_CONNECTIONS ?= 64

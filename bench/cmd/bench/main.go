@@ -160,7 +160,7 @@ func parseFlags() (options, error) {
 	mod := moduleDir()
 	host, _ := os.Hostname() // an unnamed host only changes the folder name
 	flag.StringVar(&servers, "servers", "hotpath,"+strings.Join(peerNames, ","), "comma-separated servers: hotpath and peers under bench/peers")
-	flag.StringVar(&endpoints, "endpoints", "plaintext,json,db,queries,fortunes,updates", "comma-separated endpoints (also cached-queries, hotpath only)")
+	flag.StringVar(&endpoints, "endpoints", "plaintext,plaintext-single,json,db,queries,fortunes,updates", "comma-separated endpoints (also cached-queries, hotpath only); plaintext is pipelined, plaintext-single is not")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured wrk run")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured wrk run before a server's first measured run on an endpoint; 0 skips it")
 	flag.IntVar(&o.connections, "connections", 64, "wrk connections")
@@ -212,13 +212,16 @@ func parseFlags() (options, error) {
 
 // endpointPaths are the request paths; %d is the -queries value.
 var endpointPaths = map[string]string{
-	"plaintext":      "/plaintext",
-	"json":           "/json",
-	"db":             "/db",
-	"queries":        "/queries?queries=%d",
-	"fortunes":       "/fortunes",
-	"updates":        "/updates?queries=%d",
-	"cached-queries": "/cached-queries?count=%d",
+	"plaintext": "/plaintext",
+	// The same path one request at a time: the plaintext figure without
+	// pipelining, where system calls weigh as much as for /json.
+	"plaintext-single": "/plaintext",
+	"json":             "/json",
+	"db":               "/db",
+	"queries":          "/queries?queries=%d",
+	"fortunes":         "/fortunes",
+	"updates":          "/updates?queries=%d",
+	"cached-queries":   "/cached-queries?count=%d",
 }
 
 func endpointURL(addr, endpoint string, queries int) string {

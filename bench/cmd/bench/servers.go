@@ -34,7 +34,7 @@ func peerCommand(name string) (pkg string, args []string) {
 func serves(server, endpoint string) bool {
 	switch {
 	case server == "gnet":
-		return endpoint == "plaintext" || endpoint == "json"
+		return endpoint == "plaintext" || endpoint == "plaintext-single" || endpoint == "json"
 	case endpoint == "cached-queries":
 		return server == "hotpath"
 	}

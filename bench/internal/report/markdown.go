@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -39,7 +40,7 @@ func writeThroughput(b *bytes.Buffer, t Throughput) {
 	fmt.Fprintf(b, "\n## Throughput (closed loop, wrk)\n\n")
 	fmt.Fprintf(b, "Command: `%s`\n\n%s", t.Command, measured(t.Env))
 	fmt.Fprintf(b, "Each server ran alone on its pinned core with GOMAXPROCS=1 against the %s database. "+
-		"wrk: %d connection(s), %d thread(s), %s per run after a %s warm-up; plaintext pipelined %d deep; "+
+		"wrk: %d connection(s), %d thread(s), %s per run after a %s warm-up; plaintext pipelined %d deep (plaintext-single: one request at a time); "+
 		"/queries and /updates with %d queries. %d round(s); the servers take turns in a different order each round, "+
 		"and every figure is the median over rounds (errors are summed). wrk waits for each answer before sending the next "+
 		"request, so its latencies are optimistic at saturation: use the capacity search for latency objectives.\n\n",
@@ -54,6 +55,7 @@ func writeThroughput(b *bytes.Buffer, t Throughput) {
 			"comparison is noisy. Rerun on a quiet machine.\n\n", worst)
 	}
 	fmt.Fprintf(b, "![requests per second](throughput.svg)\n\n![latency percentiles](latency.svg)\n")
+	writeHotpathRatios(b, t)
 	for _, ep := range t.Endpoints {
 		rows := summariesFor(t.Summary, ep)
 		if len(rows) == 0 {
@@ -171,4 +173,86 @@ func cell(s string) string {
 		return "–"
 	}
 	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+// writeHotpathRatios tabulates hotpath's throughput divided by each peer's,
+// the figure hotpath's goals are stated in: the ratio of the medians, and
+// in brackets the lowest and highest ratio within one round, where the two
+// servers ran back to back.
+func writeHotpathRatios(b *bytes.Buffer, t Throughput) {
+	if !slices.Contains(t.Servers, "hotpath") {
+		return
+	}
+	var peers []string
+	for _, s := range t.Servers {
+		if s != "hotpath" {
+			peers = append(peers, s)
+		}
+	}
+	if len(peers) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n### hotpath ÷ each peer\n\nhotpath's req/s divided by the peer's: the ratio of the medians, "+
+		"then [lowest–highest] of the per-round ratios (the two ran back to back in each round).\n\n")
+	fmt.Fprintf(b, "| endpoint | %s |\n|---|%s\n", strings.Join(peers, " | "), strings.Repeat("--:|", len(peers)))
+	for _, ep := range t.Endpoints {
+		rows := summariesFor(t.Summary, ep)
+		hp, ok := find(rows, "hotpath")
+		if !ok || hp.RPS == 0 {
+			continue
+		}
+		cells := make([]string, len(peers))
+		for i, peer := range peers {
+			cells[i] = "–"
+			if p, ok := find(rows, peer); ok && p.RPS > 0 {
+				cells[i] = fmt.Sprintf("%.2f×", hp.RPS/p.RPS)
+				if lo, hi, n := roundRatios(t.Runs, ep, peer); n > 1 {
+					cells[i] += fmt.Sprintf(" [%.2f–%.2f]", lo, hi)
+				}
+			}
+		}
+		fmt.Fprintf(b, "| %s | %s |\n", ep, strings.Join(cells, " | "))
+	}
+}
+
+func find(rows []Summary, server string) (Summary, bool) {
+	for _, s := range rows {
+		if s.Server == server {
+			return s, true
+		}
+	}
+	return Summary{}, false
+}
+
+// roundRatios returns the lowest and highest hotpath/peer ratio over the
+// rounds in which both answered on ep, and how many rounds that was.
+func roundRatios(runs []Run, ep, peer string) (lo, hi float64, n int) {
+	byRound := map[int][2]float64{}
+	for _, r := range runs {
+		if r.Endpoint != ep {
+			continue
+		}
+		v := byRound[r.Round]
+		switch r.Server {
+		case "hotpath":
+			v[0] = r.RPS
+		case peer:
+			v[1] = r.RPS
+		}
+		byRound[r.Round] = v
+	}
+	for _, v := range byRound {
+		if v[0] == 0 || v[1] == 0 {
+			continue
+		}
+		ratio := v[0] / v[1]
+		if n == 0 || ratio < lo {
+			lo = ratio
+		}
+		if n == 0 || ratio > hi {
+			hi = ratio
+		}
+		n++
+	}
+	return lo, hi, n
 }

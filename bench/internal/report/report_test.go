@@ -40,7 +40,9 @@ func TestSummarizeTakesMediansAndSumsErrors(t *testing.T) {
 	check("gin rounds", float64(gin.Rounds), 2)
 
 	md := string(Markdown(Results{Throughput: tp}))
-	for _, want := range []string{"| hotpath | 200 | 1.00× |", "| gin | 110 | 0.55× |", "| server | req/s | vs hotpath |"} {
+	for _, want := range []string{"| hotpath | 200 | 1.00× |", "| gin | 110 | 0.55× |", "| server | req/s | vs hotpath |",
+		// 200/110 of the medians; rounds 1 and 2 paired 300/100 and 100/120.
+		"| endpoint | gin |", "| json | 1.82× [0.83–3.00] |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)
 		}
