@@ -93,8 +93,24 @@ func (s *SQLite) migrate(ctx context.Context, log *slog.Logger) error {
 		_, err := s.write.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.FormatInt(d.Milliseconds(), 10))
 		return err
 	}
-	if err := setBusy(MigrationTimeout); err != nil {
-		return fmt.Errorf("set busy_timeout: %w", err)
+	// The first statement opens the connection, whose journal_mode(WAL)
+	// pragma needs a moment of exclusive access: SQLite answers SQLITE_BUSY
+	// at once, without waiting out busy_timeout, while another process is
+	// opening or migrating the same new file. So opening is retried.
+	deadline := time.Now().Add(MigrationTimeout)
+	for {
+		err := setBusy(MigrationTimeout)
+		if err == nil {
+			break
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			return fmt.Errorf("set busy_timeout: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("set busy_timeout: %w", errors.Join(err, ctx.Err()))
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	if err := migrateSQLite(ctx, s.write, log); err != nil {
 		return err
@@ -304,6 +320,16 @@ func (s *SQLite) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff // the low byte is the primary result code
+	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
 }
 
 // fail wraps err with op and classifies it: a missing row is ErrNotFound;
