@@ -34,11 +34,11 @@ func watchedPair(t *testing.T, to Timeouts) (*watchedConn, net.Conn) {
 }
 
 // readUntilError reads until Read fails and returns the error and when.
-func readUntilError(c net.Conn, start time.Time) (error, time.Duration) {
+func readUntilError(c net.Conn, start time.Time) (time.Duration, error) {
 	b := make([]byte, 64)
 	for {
 		if _, err := c.Read(b); err != nil {
-			return err, time.Since(start)
+			return time.Since(start), err
 		}
 	}
 }
@@ -47,7 +47,7 @@ func within(took, lo, hi time.Duration) bool { return took >= lo && took <= hi }
 
 func TestTimeoutsEndASilentFirstReadAtReadTimeout(t *testing.T) {
 	c, _ := watchedPair(t, Timeouts{Read: 200 * time.Millisecond, Write: time.Second, Idle: 2 * time.Second})
-	err, took := readUntilError(c, time.Now())
+	took, err := readUntilError(c, time.Now())
 	if !errors.Is(err, os.ErrDeadlineExceeded) || !within(took, 200*time.Millisecond, time.Second) {
 		t.Errorf("silent connection: %v after %s, want a timeout at about 200ms", err, took)
 	}
@@ -64,7 +64,7 @@ func TestTimeoutsGiveAKeepAliveConnectionTheIdleTimeout(t *testing.T) {
 	if _, err := c.Write([]byte("response")); err != nil {
 		t.Fatal(err)
 	}
-	err, took := readUntilError(c, time.Now())
+	took, err := readUntilError(c, time.Now())
 	if !errors.Is(err, os.ErrDeadlineExceeded) || !within(took, 500*time.Millisecond, 2*time.Second) {
 		t.Errorf("idle keep-alive connection: %v after %s, want a timeout at the 500ms idle timeout, not the 100ms read timeout", err, took)
 	}
@@ -89,7 +89,7 @@ func TestTimeoutsBoundTheWholeRequestNotEachRead(t *testing.T) {
 	}()
 	// Every read returns within 20ms; the request as a whole must not
 	// outlive the read timeout that began with its first byte.
-	err, took := readUntilError(c, start)
+	took, err := readUntilError(c, start)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || !within(took, 300*time.Millisecond, 1500*time.Millisecond) {
 		t.Errorf("trickled request: %v after %s, want a timeout at about 300ms", err, took)
 	}
@@ -143,7 +143,7 @@ func TestTimeoutsKeepTheRequestClockAcross100Continue(t *testing.T) {
 	}
 	// The body never comes: the read timeout of the request ends it, not
 	// the idle timeout a response would have started.
-	err, took := readUntilError(c, start)
+	took, err := readUntilError(c, start)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || !within(took, 300*time.Millisecond, 1500*time.Millisecond) {
 		t.Errorf("body after 100 Continue: %v after %s, want a timeout at about 300ms", err, took)
 	}
