@@ -95,13 +95,8 @@ func (c *chain) serveRoute(ctx *fasthttp.RequestCtx, rt *Route, h fasthttp.Reque
 	start := time.Since(epoch)
 	r := c.router
 	n := r.metrics.AddInflight(1)
-	defer func() {
-		if p := recover(); p != nil {
-			c.recovered(ctx, p)
-		}
-		r.metrics.AddInflight(-1)
-		c.finish(ctx, rt, start)
-	}()
+	defer r.metrics.AddInflight(-1)
+	defer c.settle(ctx, rt, start)
 	if r.limit > 0 && n > r.limit {
 		c.reject(ctx)
 		return
@@ -116,7 +111,7 @@ func (c *chain) serveRoute(ctx *fasthttp.RequestCtx, rt *Route, h fasthttp.Reque
 	}
 	h(ctx)
 	now := time.Now()
-	r.adaptive.Observe(time.Since(epoch)-start, now)
+	r.adaptive.Observe(now.Sub(epoch)-start, now)
 }
 
 // unmatched wraps an answer for requests no route serves (404, 405,
@@ -124,14 +119,19 @@ func (c *chain) serveRoute(ctx *fasthttp.RequestCtx, rt *Route, h fasthttp.Reque
 func (c *chain) unmatched(answer fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Since(epoch)
-		defer func() {
-			if p := recover(); p != nil {
-				c.recovered(ctx, p)
-			}
-			c.finish(ctx, c.router.unmatchedRoute(ctx), start)
-		}()
+		defer c.settle(ctx, c.router.unmatchedRoute(ctx), start)
 		answer(ctx)
 	}
+}
+
+// settle is deferred by every handler the chain wraps: it turns a panic
+// into a 500 (recover works only in the deferred call itself) and records
+// the request.
+func (c *chain) settle(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration) {
+	if p := recover(); p != nil {
+		c.recovered(ctx, p)
+	}
+	c.finish(ctx, rt, start)
 }
 
 // setRequestID echoes a safe incoming X-Request-ID or makes a new one.

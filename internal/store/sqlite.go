@@ -322,13 +322,19 @@ func (s *SQLite) Close() error {
 	return errors.Join(errs...)
 }
 
-// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED.
-func isBusy(err error) bool {
+// primaryCode is the primary result code of an SQLite error (the low byte
+// of its extended code), or -1 when err is not one.
+func primaryCode(err error) int {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
-		return false
+		return -1
 	}
-	code := se.Code() & 0xff // the low byte is the primary result code
+	return se.Code() & 0xff
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED.
+func isBusy(err error) bool {
+	code := primaryCode(err)
 	return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
 }
 
@@ -338,12 +344,8 @@ func (s *SQLite) fail(ctx context.Context, op string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff { // the low byte is the primary result code
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT:
-			return unavailable(op, err)
-		}
+	if isBusy(err) || primaryCode(err) == sqlite3.SQLITE_INTERRUPT {
+		return unavailable(op, err)
 	}
 	if contextDone(ctx, err) || errors.Is(err, sql.ErrConnDone) {
 		return unavailable(op, err)

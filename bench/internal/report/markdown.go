@@ -134,10 +134,8 @@ func summariesFor(all []Summary, endpoint string) []Summary {
 
 // baseline is hotpath's row when it ran, else the first: ratios compare to it.
 func baseline(rows []Summary) Summary {
-	for _, s := range rows {
-		if s.Server == "hotpath" {
-			return s
-		}
+	if s, ok := find(rows, "hotpath"); ok {
+		return s
 	}
 	return rows[0]
 }
