@@ -300,6 +300,44 @@ func TestFasthttpPeerRunsOnSQLite(t *testing.T) {
 	checkFortunes(t, string(get(t, base, "/fortunes", htmlType)))
 }
 
+// The fasthttp peer with -headers does hotpath's per-answer header work:
+// nosniff, a safe incoming X-Request-Id echoed, anything else replaced by a
+// fresh id.
+func TestFasthttpHeadersPeerSendsHotpathHeaders(t *testing.T) {
+	base := startPeer(t, "fasthttp", "-headers", "-driver", "sqlite", "-dsn", filepath.Join(t.TempDir(), "bench.db"))
+	checkHello(t, base)
+	send := func(id string) http.Header {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, base+"/plaintext", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id != "" {
+			req.Header.Set("X-Request-Id", id)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("X-Content-Type-Options %q, want nosniff", got)
+		}
+		return resp.Header
+	}
+	if got := send("abc-123").Get("X-Request-Id"); got != "abc-123" {
+		t.Errorf("valid id answered with %q, want it echoed", got)
+	}
+	seen := map[string]bool{}
+	for _, in := range []string{"", "", "has space", strings.Repeat("a", 129)} {
+		got := send(in).Get("X-Request-Id")
+		if got == "" || got == in || seen[got] {
+			t.Errorf("id %q answered with %q, want a fresh id", in, got)
+		}
+		seen[got] = true
+	}
+}
+
 func TestGnetPeerServesPipelinedRequests(t *testing.T) {
 	base := startPeer(t, "gnet")
 	checkHello(t, base)

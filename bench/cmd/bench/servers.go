@@ -18,13 +18,18 @@ import (
 
 // peerNames are the servers under bench/peers, in report order after hotpath.
 // fasthttp-timeouts is the fasthttp peer with hotpath's default connection
-// timeouts, which cost a socket deadline update per request.
-var peerNames = []string{"fasthttp", "fasthttp-timeouts", "nethttp", "gin", "fiber", "gnet"}
+// timeouts, which cost a socket deadline update per request;
+// fasthttp-headers the fasthttp peer sending the two headers hotpath puts
+// on every answer (X-Content-Type-Options, X-Request-Id).
+var peerNames = []string{"fasthttp", "fasthttp-timeouts", "fasthttp-headers", "nethttp", "gin", "fiber", "gnet"}
 
 // peerCommand names a peer's package under bench/peers and its extra flags.
 func peerCommand(name string) (pkg string, args []string) {
-	if name == "fasthttp-timeouts" {
+	switch name {
+	case "fasthttp-timeouts":
 		return "fasthttp", []string{"-timeouts"}
+	case "fasthttp-headers":
+		return "fasthttp", []string{"-headers"}
 	}
 	return name, nil
 }
