@@ -54,6 +54,23 @@ func exchange(t *testing.T, addr string, payload []byte, wait time.Duration) raw
 // appAddr is host:port of a process's application listener.
 func appAddr(p *proc) string { return strings.TrimPrefix(p.app, "http://") }
 
+// dialApp opens a raw connection to p's application port and sends payload
+// (nothing when empty); the caller closes it.
+func dialApp(t *testing.T, p *proc, payload string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", appAddr(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if payload != "" {
+		if _, err := conn.Write([]byte(payload)); err != nil {
+			conn.Close()
+			t.Fatal(err)
+		}
+	}
+	return conn
+}
+
 // assertServing checks the server still answers an ordinary request.
 func assertServing(t *testing.T, p *proc, after string) {
 	t.Helper()
@@ -192,14 +209,8 @@ func TestOversizedExpectContinueIsRefusedBeforeContinue(t *testing.T) {
 		t.Errorf("Expect: 100-continue with a 50 MiB body: got %q (closed %v), want 413 without 100 Continue, closed", a.text, a.closed)
 	}
 	// A body within the limit is still invited.
-	conn, err := net.Dial("tcp", appAddr(p))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialApp(t, p, "POST /plaintext HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
 	defer conn.Close()
-	if _, err := conn.Write([]byte("POST /plaintext HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 Continue") {

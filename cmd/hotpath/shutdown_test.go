@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -146,30 +145,15 @@ func TestShutdownUnderLoadLosesNothing(t *testing.T) {
 // server.read_timeout (or shutdown.timeout).
 func TestShutdownClosesIdleSilentAndStuckConnections(t *testing.T) {
 	p := startProc(t, "--server.read_timeout=2s", "--shutdown.timeout=10s")
-	idle, err := net.Dial("tcp", appAddr(p))
-	if err != nil {
-		t.Fatal(err)
-	}
+	idle := dialApp(t, p, "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
 	defer idle.Close()
-	if _, err := idle.Write([]byte("GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
 	if err := readPlaintext(bufio.NewReader(idle)); err != nil {
 		t.Fatal(err)
 	}
-	silent, err := net.Dial("tcp", appAddr(p))
-	if err != nil {
-		t.Fatal(err)
-	}
+	silent := dialApp(t, p, "")
 	defer silent.Close()
-	stuck, err := net.Dial("tcp", appAddr(p))
-	if err != nil {
-		t.Fatal(err)
-	}
+	stuck := dialApp(t, p, "POST /plaintext HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf")
 	defer stuck.Close()
-	if _, err := stuck.Write([]byte("POST /plaintext HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf")); err != nil {
-		t.Fatal(err)
-	}
 	time.Sleep(100 * time.Millisecond) // let the server accept all three
 	start := time.Now()
 	p.signal(t, syscall.SIGTERM)

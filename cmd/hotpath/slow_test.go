@@ -65,10 +65,7 @@ func openFDs(t *testing.T, p *proc) int {
 // plaintextLatencies times n sequential keep-alive GET /plaintext.
 func plaintextLatencies(t *testing.T, p *proc, n int) []time.Duration {
 	t.Helper()
-	conn, err := net.Dial("tcp", appAddr(p))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialApp(t, p, "")
 	defer conn.Close()
 	r := bufio.NewReader(conn)
 	out := make([]time.Duration, 0, n)
@@ -223,21 +220,15 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 func TestIdleKeepAliveConnectionsAreClosed(t *testing.T) {
 	p := startProc(t, "--server.idle_timeout=500ms")
 	defer p.stop(t)
-	conn, err := net.Dial("tcp", appAddr(p))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialApp(t, p, "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
 	defer conn.Close()
-	if _, err := conn.Write([]byte("GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
 	r := bufio.NewReader(conn)
 	if err := readPlaintext(r); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err = r.ReadByte()
+	_, err := r.ReadByte()
 	if took := time.Since(start); err == nil || took < 400*time.Millisecond || took > 3*time.Second {
 		t.Errorf("idle keep-alive connection: read returned %v after %s, want a close at the 500ms idle_timeout", err, took)
 	}
@@ -253,14 +244,8 @@ func TestMaxConnsPerIPIsHonoured(t *testing.T) {
 		}
 	}()
 	for range 5 {
-		c, err := net.Dial("tcp", appAddr(p))
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := dialApp(t, p, "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
 		held = append(held, c)
-		if _, err := c.Write([]byte("GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
-			t.Fatal(err)
-		}
 		if err := readPlaintext(bufio.NewReader(c)); err != nil {
 			t.Fatalf("connection %d within the cap: %v", len(held), err)
 		}
@@ -356,10 +341,7 @@ func TestSlowReaderIsDroppedAtWriteTimeout(t *testing.T) {
 	defer p.stop(t)
 	waitReady(t, p)
 	baseline := openFDs(t, p)
-	conn, err := net.Dial("tcp", appAddr(p))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialApp(t, p, "")
 	defer conn.Close()
 	// Each answer is about 17 KiB: 50 MiB in all, far more than the socket
 	// buffers on both sides can hold.
