@@ -75,18 +75,20 @@ type Adaptive struct {
 	// update is held by the one request that closes a window.
 	update      sync.Mutex
 	windowStart atomic.Int64 // unix nanoseconds
-	probing     bool         // this window measures the baseline
+	probing     atomic.Bool  // this window measures the baseline
 	nextProbe   int64        // unix nanoseconds
 	minRTT      float64      // nanoseconds; 0 until the first probe ends
 	grown       float64      // the cap before rounding, so small steps add up
 }
 
-// NewAdaptive returns a limiter that starts by measuring the baseline.
+// NewAdaptive returns a limiter that starts by measuring the baseline, at
+// the Min cap: a baseline taken under load would keep the cap loose until
+// the next probe.
 func NewAdaptive(o Options, now time.Time) *Adaptive {
 	o.setDefaults()
 	a := &Adaptive{opts: o, grown: float64(o.Initial)}
 	a.limit.Store(int64(o.Min))
-	a.probing = true
+	a.probing.Store(true)
 	a.windowStart.Store(now.UnixNano())
 	return a
 }
@@ -111,9 +113,14 @@ func (a *Adaptive) Admit(inflight int64) bool {
 // Observe records how long an admitted request took, finishing at now, and
 // closes the window when it is due.
 func (a *Adaptive) Observe(took time.Duration, now time.Time) {
+	t := now.UnixNano()
+	if a.probing.Load() && t-int64(took) < a.windowStart.Load() {
+		// Admitted before the cap was pinned low: it ran among the load
+		// the probe is meant to see without.
+		return
+	}
 	a.sum.Add(int64(took))
 	n := a.count.Add(1)
-	t := now.UnixNano()
 	if n < int64(a.opts.MinSamples) || t-a.windowStart.Load() < int64(a.opts.Window) {
 		return
 	}
@@ -136,8 +143,8 @@ func (a *Adaptive) Observe(took time.Duration, now time.Time) {
 // closeWindow moves the cap after a window whose mean latency was rtt.
 func (a *Adaptive) closeWindow(rtt float64, peak, now int64) {
 	o := &a.opts
-	if a.probing {
-		a.probing = false
+	if a.probing.Load() {
+		a.probing.Store(false)
 		a.minRTT = rtt
 		a.nextProbe = now + int64(o.ProbeEvery)
 		a.limit.Store(int64(math.Round(a.grown)))
@@ -145,7 +152,7 @@ func (a *Adaptive) closeWindow(rtt float64, peak, now int64) {
 	}
 	if now >= a.nextProbe {
 		// Pin the cap low for the next window to see the unloaded latency.
-		a.probing = true
+		a.probing.Store(true)
 		a.limit.Store(int64(o.Min))
 		return
 	}

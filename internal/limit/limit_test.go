@@ -55,9 +55,10 @@ func TestAdaptiveFollowsLatencyDownAndUp(t *testing.T) {
 	}
 
 	// 200 clients on a resource that runs 8 at a time: queueing shows as
-	// latency, so the cap must come down from its initial 64.
+	// latency, so the cap must come down from its initial 64, and stay down
+	// across the probe at 3s.
 	slow := resource{capacity: 8, base: time.Millisecond}
-	s.run(200, slow, 2*time.Second)
+	s.run(200, slow, 5*time.Second)
 	down := s.a.Limit()
 	if down < 8 || down > 32 {
 		t.Errorf("capacity 8: limit %d, want between 8 and 32 (down from 64)", down)
@@ -115,5 +116,25 @@ func TestAdaptiveAllocatesNothing(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("Admit+Observe: %v allocs, want 0", n)
+	}
+}
+
+func TestAdaptiveProbeIgnoresRequestsAdmittedBeforeIt(t *testing.T) {
+	start := time.Unix(1000, 0)
+	o := Options{ProbeEvery: time.Second, Window: 100 * time.Millisecond, MinSamples: 1}
+	a := NewAdaptive(o, start)
+	now := start.Add(200 * time.Millisecond)
+	a.Observe(time.Millisecond, now) // closes the first probe: baseline 1ms
+	now = now.Add(time.Second)
+	a.Observe(time.Millisecond, now) // the probe is due: cap pinned
+	if got := a.Limit(); got != 4 {
+		t.Fatalf("limit during the probe %d, want the minimum 4", got)
+	}
+	// A request admitted before the pin finishes late in the probe window,
+	// then one admitted under the pin finishes and closes it.
+	a.Observe(500*time.Millisecond, now.Add(150*time.Millisecond))
+	a.Observe(2*time.Millisecond, now.Add(200*time.Millisecond))
+	if a.minRTT != float64(2*time.Millisecond) {
+		t.Errorf("baseline after the probe %v, want 2ms, from the request admitted under the pin only", time.Duration(a.minRTT))
 	}
 }

@@ -130,8 +130,9 @@ func TestOverloadKeepsGoodputNearCapacity(t *testing.T) {
 				<-sem
 			})
 		})
-		// Warm up connections and let the adaptive cap converge: it starts
-		// at 64 and needs a few 100ms windows under load to come down.
+		// Warm up connections and let the adaptive cap converge: it opens
+		// at 64 after its first baseline window and needs a few 100ms
+		// windows under load to come down.
 		openLoop(t, ts.url+"/work", rate, time.Second)
 		r := openLoop(t, ts.url+"/work", rate, run)
 		results[limit.name] = r
