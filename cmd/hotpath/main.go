@@ -29,6 +29,7 @@ import (
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/prefork"
 	"github.com/hotpath/hotpath/internal/server"
+	"github.com/hotpath/hotpath/internal/upstream"
 	"github.com/hotpath/hotpath/internal/web"
 	"github.com/hotpath/hotpath/internal/webhook"
 	"github.com/hotpath/hotpath/internal/worldcache"
@@ -118,6 +119,18 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		log.Info("webhook dispatcher started", "urls", len(cfg.Webhooks.URLs), "concurrency", cfg.Webhooks.Concurrency)
 	}
 
+	// Like webhooks, upstreams are not readiness dependencies: their
+	// breakers fail calls fast while a service is down.
+	upstreams, err := upstream.NewAll(cfg.Upstreams, reg.Set())
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	for name, c := range upstreams {
+		defer c.CloseIdleConnections()
+		log.Info("upstream client ready", "upstream", name)
+	}
+
 	cache := worldcache.New()
 	cache.Start(db, cfg.DB.Timeout, time.Second, log)
 	defer cache.Stop()
@@ -138,9 +151,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 
 	h, err := buildHandler(cfg, endpoints{
-		db:   handler.NewDB(db, cache, cfg.DB.Timeout, log),
-		api:  api.New(db, cache, cfg.Auth.Tokens, cfg.DB.Timeout, log),
-		form: web.NewForm(db, protector, cfg.DB.Timeout, log),
+		db:        handler.NewDB(db, cache, cfg.DB.Timeout, log),
+		api:       api.New(db, cache, cfg.Auth.Tokens, cfg.DB.Timeout, log),
+		form:      web.NewForm(db, protector, cfg.DB.Timeout, log),
+		upstreams: upstreams,
 	}, reg, access, &draining, log)
 	if err != nil {
 		log.Error("start", "err", err)

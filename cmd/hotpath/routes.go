@@ -14,6 +14,7 @@ import (
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/requestid"
 	"github.com/hotpath/hotpath/internal/router"
+	"github.com/hotpath/hotpath/internal/upstream"
 	"github.com/hotpath/hotpath/internal/web"
 )
 
@@ -22,6 +23,9 @@ type endpoints struct {
 	db   *handler.DB
 	api  *api.API
 	form *web.Form
+	// upstreams are the clients of the [upstreams.NAME] tables, by NAME,
+	// for handlers that call another service; the built-in ones call none.
+	upstreams map[string]*upstream.Client
 }
 
 // registerRoutes lists every application endpoint: one line each.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -307,5 +308,23 @@ func TestHangingWebhookReceiverDoesNotSlowTheAPI(t *testing.T) {
 	waitBacklog(t, ps, func(v float64) bool { return v >= 150 }, ">= 150: most of the 200 events wait for the hanging receiver")
 	if code := readyzStatus(t, ps); code != 200 {
 		t.Errorf("/readyz = %d with a hanging receiver, want 200", code)
+	}
+}
+
+// TestConfiguredUpstreamsGetClients: every [upstreams.NAME] table becomes a
+// client at start, whose series are in /metrics before its first call.
+func TestConfiguredUpstreamsGetClients(t *testing.T) {
+	p := startProc(t, "--upstreams.payments.url=http://127.0.0.1:1/v1", "--upstreams.ledger.url=http://127.0.0.1:1")
+	defer p.stop(t)
+	for _, name := range []string{"payments", "ledger"} {
+		if v := metricValue(t, p, `upstream_breaker_state{upstream="`+name+`"}`); v != 0 {
+			t.Errorf("%s: breaker state %v, want 0 (closed)", name, v)
+		}
+		if v := metricValue(t, p, `upstream_requests_total{upstream="`+name+`"}`); v != 0 {
+			t.Errorf("%s: %v requests before any call, want 0", name, v)
+		}
+	}
+	if !strings.Contains(p.stderr.String(), `"upstream":"payments"`) {
+		t.Errorf("start-up log does not name the payments client:\n%s", p.stderr.String())
 	}
 }

@@ -95,6 +95,20 @@ func New(name string, cfg config.Upstream, set *vm.Set) (*Client, error) {
 	return c, nil
 }
 
+// NewAll returns one client per configured upstream, by name, so a handler
+// reaches the service its [upstreams.NAME] table describes.
+func NewAll(cfgs map[string]config.Upstream, set *vm.Set) (map[string]*Client, error) {
+	clients := make(map[string]*Client, len(cfgs))
+	for name, cfg := range cfgs {
+		c, err := New(name, cfg, set)
+		if err != nil {
+			return nil, err
+		}
+		clients[name] = c
+	}
+	return clients, nil
+}
+
 // Name is the upstream's configured name.
 func (c *Client) Name() string { return c.name }
 
