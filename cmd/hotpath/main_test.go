@@ -185,6 +185,18 @@ func TestAdminEndpointsLiveOnlyOnAdminPort(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	// Prometheus refuses a scrape that repeats a series.
+	seen := map[string]bool{}
+	for _, line := range strings.Split(metrics, "\n") {
+		series, _, _ := strings.Cut(line, " ")
+		if series == "" || strings.HasPrefix(series, "#") {
+			continue
+		}
+		if seen[series] {
+			t.Errorf("/metrics repeats the series %s", series)
+		}
+		seen[series] = true
+	}
 	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/debug/pprof/"} {
 		if resp, _ := get(t, "GET", p.app+path); resp.StatusCode != 404 {
 			t.Errorf("app port %s: %d, want 404", path, resp.StatusCode)

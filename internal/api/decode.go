@@ -97,14 +97,31 @@ func decodeDetail(err error) string {
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &te):
-		// te.Field names the Go field, not the JSON one; say what it holds.
-		return "a field holds a value of the wrong JSON type, or a number too large: " + te.Value + " where the field wants " + jsonKind(te.Type.Kind())
+		// te.Field names the Go field and te.Value quotes the input (a
+		// number of any length), so say only what the field wants.
+		return "a field holds a value of the wrong JSON type, or a number too large: the field wants " + jsonKind(te.Type.Kind())
 	case errors.As(err, &se):
 		return "the body is not valid JSON"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "the body has an unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+		// The name helps the client find its mistake; JSON encoding escapes
+		// it, and the cut keeps a megabyte-long name from coming back whole.
+		return "the body has an unknown field " + cut(strings.TrimPrefix(err.Error(), "json: unknown field "), maxEchoedName)
 	}
 	return "the body is not a valid JSON object for this resource"
+}
+
+// maxEchoedName bounds the unknown field name a problem detail repeats.
+const maxEchoedName = 64
+
+// cut shortens s to at most n bytes, on a rune boundary, marking the cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func jsonKind(k reflect.Kind) string {

@@ -159,3 +159,37 @@ func jsonString(s string) (string, error) {
 	b, err := json.Marshal(s)
 	return string(b), err
 }
+
+// TestDecodeDetailsBoundWhatTheyRepeat: a detail may name an unknown field,
+// cut to maxEchoedName bytes, and never quotes a value.
+func TestDecodeDetailsBoundWhatTheyRepeat(t *testing.T) {
+	const js = "application/json"
+	long := strings.Repeat("é", 400)
+	cases := []struct {
+		body     string
+		contains string // must be in the detail
+		absent   string // must not be
+	}{
+		{`{"message":"a","mesage":1}`, `"mesage"`, ""},
+		{`{"message":"a","` + long + `":1}`, "é…", strings.Repeat("é", maxEchoedName/2+1)},
+		{`{"randomNumber":1` + strings.Repeat("0", 400) + `}`, "an integer", "000"},
+		{`{"randomNumber":true}`, "an integer", "true"},
+	}
+	for _, c := range cases {
+		var req Request = &NewFortune{}
+		if strings.Contains(c.body, "randomNumber") {
+			req = &WorldUpdate{}
+		}
+		status, pe := decodeStatus(t, js, c.body, req)
+		if status != 400 {
+			t.Errorf("body %.60q: status %d, want 400", c.body, status)
+			continue
+		}
+		if !strings.Contains(pe.Detail, c.contains) || (c.absent != "" && strings.Contains(pe.Detail, c.absent)) {
+			t.Errorf("body %.60q: detail %q, want it to hold %.40q and not %.40q", c.body, pe.Detail, c.contains, c.absent)
+		}
+		if !utf8.ValidString(pe.Detail) || len(pe.Detail) > 200 {
+			t.Errorf("body %.60q: detail of %d bytes (valid UTF-8 %v), want a short valid one", c.body, len(pe.Detail), utf8.ValidString(pe.Detail))
+		}
+	}
+}

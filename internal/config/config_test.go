@@ -135,3 +135,38 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		})
 	}
 }
+
+// TestInvalidValueNamesItsSource: a bad value's message says which layer
+// set it, the one that won, so the operator knows what to fix.
+func TestInvalidValueNamesItsSource(t *testing.T) {
+	file := writeFile(t, "[db]\ntimeout = \"soon\"\n[log]\naccess_sample = 0.5\n")
+	cases := []struct {
+		name       string
+		env, args  []string
+		wantSource string // "" means Load must succeed
+	}{
+		{name: "file", wantSource: file},
+		{name: "env over file", env: []string{"HOTPATH_DB__TIMEOUT=later"}, wantSource: "environment HOTPATH_DB__TIMEOUT"},
+		{name: "flag over env", env: []string{"HOTPATH_DB__TIMEOUT=later"}, args: []string{"--db.timeout=never"}, wantSource: "flag --db.timeout"},
+		{name: "good flag over bad file", args: []string{"--db.timeout=1s"}},
+		{name: "range check", args: []string{"--db.timeout=1s", "--log.access_sample=2"}, wantSource: "flag --log.access_sample"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Load(append([]string{"-config", file}, tc.args...), tc.env)
+			if tc.wantSource == "" {
+				if err != nil {
+					t.Fatalf("Load: %v, want the flag to override the file's bad value", err)
+				}
+				return
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want *Error", err)
+			}
+			if ce.Source != tc.wantSource || !strings.Contains(ce.Error(), "("+tc.wantSource+")") {
+				t.Errorf("message %q (source %q), want source %q", ce.Error(), ce.Source, tc.wantSource)
+			}
+		})
+	}
+}

@@ -78,6 +78,7 @@ func Load(args, environ []string) (Config, Options, error) {
 		return Config{}, opts, fmt.Errorf("config: load defaults: %w", err)
 	}
 
+	from := map[string]string{} // key -> the source that set its value last
 	path := opts.Path
 	explicit := path != ""
 	if !explicit {
@@ -88,7 +89,7 @@ func Load(args, environ []string) (Config, Options, error) {
 		if err := fk.Load(file.Provider(path), toml.Parser()); err != nil {
 			return Config{}, opts, &Error{Key: "-config", Source: path, Reason: oneLine(err)}
 		}
-		if err := merge(k, fk, keys, func(key string) string { return path }); err != nil {
+		if err := merge(k, fk, keys, func(key string) string { return path }, from); err != nil {
 			return Config{}, opts, err
 		}
 	}
@@ -102,7 +103,7 @@ func Load(args, environ []string) (Config, Options, error) {
 	if err != nil {
 		return Config{}, opts, fmt.Errorf("config: read environment: %w", err)
 	}
-	if err := merge(k, ek, keys, envSource); err != nil {
+	if err := merge(k, ek, keys, envSource, from); err != nil {
 		return Config{}, opts, err
 	}
 
@@ -110,18 +111,28 @@ func Load(args, environ []string) (Config, Options, error) {
 	if err := fl.Load(confmap.Provider(flagValues, "."), nil); err != nil {
 		return Config{}, opts, fmt.Errorf("config: read flags: %w", err)
 	}
-	if err := merge(k, fl, keys, func(key string) string { return "flag --" + key }); err != nil {
+	if err := merge(k, fl, keys, func(key string) string { return "flag --" + key }, from); err != nil {
 		return Config{}, opts, err
 	}
 
 	var cfg Config
 	if err := decode(k, keys, &cfg); err != nil {
-		return Config{}, opts, err
+		return Config{}, opts, withSource(err, from)
 	}
 	if err := cfg.Validate(); err != nil {
-		return Config{}, opts, err
+		return Config{}, opts, withSource(err, from)
 	}
 	return cfg, opts, nil
+}
+
+// withSource names in a bad value's error the source that set the value,
+// which decoding and validation, working on the merged result, do not know.
+func withSource(err error, from map[string]string) error {
+	var e *Error
+	if errors.As(err, &e) && e.Source == "" {
+		e.Source = from[e.Key]
+	}
+	return err
 }
 
 // key is one configuration key and where its value lives in Config.
@@ -202,11 +213,13 @@ func defaultMap(keys map[string]key) map[string]any {
 	return m
 }
 
-// merge checks that every key of one layer is known, then lays it over k.
-func merge(k, layer *koanf.Koanf, keys map[string]key, source func(string) string) error {
+// merge checks that every key of one layer is known, then lays it over k,
+// noting in from which source each key's value now comes from.
+func merge(k, layer *koanf.Koanf, keys map[string]key, source func(string) string, from map[string]string) error {
 	names := layer.Keys()
 	sort.Strings(names)
 	for _, name := range names {
+		from[name] = source(name)
 		if _, ok := keys[name]; ok {
 			continue
 		}

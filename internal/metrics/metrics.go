@@ -46,7 +46,8 @@ func New(version string) *Registry {
 	r.Panics = r.set.NewCounter("http_panics_recovered_total")
 	r.set.NewGauge("http_requests_in_flight", func() float64 { return float64(r.inflight.Load()) })
 	r.set.NewGauge(fmt.Sprintf("hotpath_build_info{version=%q,goversion=%q}", version, runtime.Version()), func() float64 { return 1 })
-	r.set.NewGauge("go_gomaxprocs", func() float64 { return float64(runtime.GOMAXPROCS(0)) })
+	// go_gomaxprocs comes with vm.WriteProcessMetrics; the memory limit
+	// does not.
 	r.set.NewGauge("go_gomemlimit_bytes", func() float64 {
 		if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
 			return float64(l)
