@@ -137,6 +137,12 @@ func TestMalformedRequestsGet4xxAndTheServerCarriesOn(t *testing.T) {
 		{"TE xchunked", "POST /plaintext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", []int{400, 501}},
 		{"TE ,chunked", "POST /plaintext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,chunked\r\n\r\n0\r\n\r\n", []int{400, 501}},
 		{"two TE lines", "POST /plaintext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", []int{400, 501}},
+		{"TE identity, body read as the next request", "POST /plaintext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n" +
+			"GET /json HTTP/1.1\r\nHost: x\r\n\r\n", []int{400}},
+		{"TE chunked, identity", "POST /plaintext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", []int{400}},
+		{"bare LF before a Content-Length", "POST /plaintext HTTP/1.1\r\nHost: x\r\nX-A: y\nContent-Length: 5\r\n\r\n" +
+			"helloGET /json HTTP/1.1\r\nHost: x\r\n\r\n", []int{400}},
+		{"bare LF ending the header block", get + "\nGET /json HTTP/1.1\r\nHost: x\r\n\r\n", []int{400}},
 		{"TE on HTTP/1.0", "POST /plaintext HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", []int{400, 501}},
 		{"Content-Length +5", "POST /plaintext HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", []int{400}},
 		{"Content-Length -1", "POST /plaintext HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\nhello", []int{400}},

@@ -19,6 +19,7 @@ var (
 	http10           = []byte("HTTP/1.0")
 	contentLength    = []byte("content-length")
 	transferEncoding = []byte("transfer-encoding")
+	chunkedCoding    = []byte("chunked")
 	xRequestID       = []byte("x-request-id")
 	colon            = []byte(":")
 )
@@ -27,14 +28,16 @@ var (
 // before any route runs. Each answer is encoded once, so refusing allocates
 // nothing, and checking an ordinary request costs a few byte scans.
 type guard struct {
-	version, smuggled, folded, badName, tooMany []byte
+	version, smuggled, coding, folded, bareLF, badName, tooMany []byte
 }
 
 func newGuard() *guard {
 	return &guard{
 		version:  problem.Static(fasthttp.StatusHTTPVersionNotSupported, "only HTTP/1.0 and HTTP/1.1 are served on this port"),
 		smuggled: problem.Static(fasthttp.StatusBadRequest, "Content-Length and Transfer-Encoding must not both be sent"),
+		coding:   problem.Static(fasthttp.StatusBadRequest, "Transfer-Encoding must be chunked and nothing else"),
 		folded:   problem.Static(fasthttp.StatusBadRequest, "header lines must not be folded (obs-fold)"),
+		bareLF:   problem.Static(fasthttp.StatusBadRequest, "header lines must end in CRLF"),
 		badName:  problem.Static(fasthttp.StatusBadRequest, "header names must not contain white space"),
 		tooMany:  problem.Static(fasthttp.StatusRequestHeaderFieldsTooLarge, "a request may carry at most 100 header fields"),
 	}
@@ -73,6 +76,9 @@ lines:
 			if i < 0 {
 				break lines
 			}
+			if i == 0 || raw[i-1] != '\r' {
+				return nil, fasthttp.StatusBadRequest, g.bareLF
+			}
 			raw = raw[i+1:]
 			continue
 		case ' ', '\t':
@@ -92,6 +98,11 @@ lines:
 		}
 		name, value := raw[:n], raw[n:]
 		if i := bytes.IndexByte(value, '\n'); i >= 0 {
+			// fasthttp ends a line at a bare LF too; a proxy in front that
+			// does not would see other fields, perhaps another length.
+			if n+i == 0 || raw[n+i-1] != '\r' {
+				return nil, fasthttp.StatusBadRequest, g.bareLF
+			}
 			value, raw = value[:i], value[i+1:]
 		} else {
 			raw = nil
@@ -103,7 +114,15 @@ lines:
 		case 'c':
 			length = length || bytes.EqualFold(name, contentLength)
 		case 't':
-			chunked = chunked || bytes.EqualFold(name, transferEncoding)
+			if bytes.EqualFold(name, transferEncoding) {
+				// fasthttp reads any other coding (identity, say) as no
+				// body at all, so the body would be parsed as the next
+				// request; RFC 9112 §6.3 says refuse.
+				if !bytes.EqualFold(bytes.Trim(bytes.TrimPrefix(value, colon), " \t\r"), chunkedCoding) {
+					return nil, fasthttp.StatusBadRequest, g.coding
+				}
+				chunked = true
+			}
 		case 'x':
 			if id == nil && bytes.EqualFold(name, xRequestID) {
 				id = bytes.Trim(bytes.TrimPrefix(value, colon), " \t\r")

@@ -8,6 +8,11 @@ import (
 // referenceFields is the guard's rule written plainly, one line at a time:
 // the fast walk in checkFields must agree with it on every input.
 func referenceFields(raw []byte) (id []byte, status int) {
+	for j, b := range raw {
+		if b == '\n' && (j == 0 || raw[j-1] != '\r') {
+			return nil, 400
+		}
+	}
 	fields := 0
 	var length, chunked bool
 	for _, line := range bytes.Split(raw, []byte("\n")) {
@@ -26,6 +31,9 @@ func referenceFields(raw []byte) (id []byte, status int) {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			length = true
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			if !bytes.EqualFold(bytes.Trim(value, " \t\r"), []byte("chunked")) {
+				return nil, 400
+			}
 			chunked = true
 		case id == nil && bytes.EqualFold(name, []byte("X-Request-ID")):
 			id = bytes.Trim(value, " \t\r")
@@ -49,6 +57,10 @@ func FuzzCheckFields(f *testing.F) {
 		"X A: 1\r\n\r\n",
 		":odd\r\nX-Request-ID\r\n\r\n",
 		"\r\n\r\nHost: x",
+		"Transfer-Encoding: identity\r\n\r\n",
+		"Transfer-Encoding:  Chunked \r\n\r\n",
+		"Host: x\nContent-Length: 5\r\n\r\n",
+		"Host: x\r\n\n",
 	} {
 		f.Add([]byte(seed))
 	}
