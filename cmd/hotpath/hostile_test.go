@@ -297,3 +297,32 @@ func TestRequestIDCannotInjectHeaders(t *testing.T) {
 	}
 	assertServing(t, p, "request-id injection")
 }
+
+// TestParseErrorsDoNotLogCredentials: fasthttp's parse errors quote the
+// request line or a header value; the application log must not carry the
+// bearer token or cookie that came with a broken request.
+func TestParseErrorsDoNotLogCredentials(t *testing.T) {
+	p := startProc(t)
+	defer p.stop(t)
+	const token, cookie = "tok-0123456789abcdef-SECRET", "csrf-cookie-SECRET"
+	creds := "Authorization: Bearer " + token + "\r\nCookie: hotpath_csrf=" + cookie + "\r\n"
+	for _, payload := range []string{
+		"GET /api/v1/fortunes\r\nHost: x\r\n" + creds + "\r\n",              // no protocol: the line is quoted
+		"GET /plaintext HTTP/1.1\r\nHost: x\r\nX-A: a\x00" + creds + "\r\n", // a bad value, quoted
+		"GET /plain text?" + token + " HTTP/1.1\r\nHost: x\r\n" + creds + "\r\n",
+	} {
+		if a := exchange(t, appAddr(p), []byte(payload), 5*time.Second); a.status != 400 {
+			t.Errorf("%.40q: status %d, want 400", payload, a.status)
+		}
+	}
+	assertServing(t, p, "after broken requests with credentials")
+	logged := p.stderr.String()
+	if !strings.Contains(logged, "error when serving connection") {
+		t.Fatalf("no fasthttp error logged; the test sent nothing broken enough:\n%s", logged)
+	}
+	for _, secret := range []string{token, cookie} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("the application log holds %q:\n%s", secret, logged)
+		}
+	}
+}

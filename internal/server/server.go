@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -52,7 +53,7 @@ func New(cfg config.Server, handler fasthttp.RequestHandler, log *slog.Logger) *
 			Concurrency: 2 * cfg.Concurrency,
 			// In-flight responses during Shutdown carry Connection: close.
 			CloseOnShutdown: true,
-			// Parse errors are logged without the request's bytes.
+			// No buffer dump in parse errors; Logger cuts what they quote.
 			SecureErrorLogMessage: true,
 			// Multipart parsing through FormValue has no size limit.
 			DisablePreParseMultipartForm: true,
@@ -119,10 +120,45 @@ func NewLogger(log *slog.Logger, component string) *Logger {
 	return &Logger{log: log, component: component, limit: &rateLimit{perSecond: 10}}
 }
 
-// Printf implements fasthttp.Logger.
+// Printf implements fasthttp.Logger. Errors are logged with their quoted
+// parts cut out: SecureErrorLogMessage drops fasthttp's buffer dump, but
+// its parse errors still quote the request line or a header value, which
+// may be a bearer token or a cookie.
 func (l *Logger) Printf(format string, args ...any) {
 	if !l.limit.allow(time.Now()) {
 		return
 	}
+	for i, a := range args {
+		if err, ok := a.(error); ok {
+			args[i] = redactQuoted(err.Error())
+		}
+	}
 	l.log.Warn(fmt.Sprintf(format, args...), "component", l.component)
+}
+
+// redactQuoted replaces the content of every double-quoted part of s (as
+// %q writes it, escapes included) with an ellipsis.
+func redactQuoted(s string) string {
+	var b strings.Builder
+	for {
+		open := strings.IndexByte(s, '"')
+		if open < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:open])
+		b.WriteString(`"…"`)
+		s = s[open+1:]
+		end := 0
+		for end < len(s) && s[end] != '"' {
+			if s[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		if end >= len(s) {
+			return b.String() // unterminated: drop the rest
+		}
+		s = s[end+1:]
+	}
 }

@@ -95,3 +95,18 @@ func TestStopGivesUpAtTheTimeout(t *testing.T) {
 	close(release)
 	<-answered // the request ends after all, so nothing outlives the test
 }
+
+func TestRedactQuoted(t *testing.T) {
+	for in, want := range map[string]string{
+		`no quotes here`:                          `no quotes here`,
+		`invalid header value "Bearer abc"`:       `invalid header value "…"`,
+		`uri "a\"b" in "GET \"x\" HTTP/1.1": err`: `uri "…" in "…": err`,
+		`escaped backslash "a\\" then "b"`:        `escaped backslash "…" then "…"`,
+		`unterminated "secret`:                    `unterminated "…"`,
+		`""`:                                      `"…"`,
+	} {
+		if got := redactQuoted(in); got != want {
+			t.Errorf("redactQuoted(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
