@@ -2,14 +2,15 @@ package api
 
 import (
 	"bytes"
-	stdjson "encoding/json"
+	"encoding/json"
 	"errors"
 	"mime"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
-	"github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
 
 	"github.com/hotpath/hotpath/internal/problem"
@@ -61,6 +62,9 @@ func checkJSONType(ct []byte) error {
 }
 
 // decodeJSON decodes body, which must hold exactly one JSON object, into v.
+// One parser, the standard library's, judges and decodes, so no body means
+// one thing to the check and another to the decoder. It runs in time linear
+// in the body; go-json's stream decoder is quadratic in \u escapes.
 func decodeJSON(body []byte, v any) error {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
@@ -76,36 +80,126 @@ func decodeJSON(body []byte, v any) error {
 		// other than what was sent; JSON text is UTF-8 (RFC 8259).
 		return problem.New(fasthttp.StatusBadRequest, "the body is not valid UTF-8")
 	}
-	if !stdjson.Valid(body) {
-		// One complete value and nothing after it. go-json's stream decoder
-		// does not report where it stopped reliably, so the standard
-		// library's validator judges the framing.
+	if !json.Valid(body) {
 		return problem.New(fasthttp.StatusBadRequest, "the body is not valid JSON, or holds data after the JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if loneSurrogate(body) {
+		// The same U+FFFD substitution, reached through an escape.
+		return problem.New(fasthttp.StatusBadRequest, "the body escapes half of a UTF-16 surrogate pair, which is no character")
+	}
+	if err := checkMembers(body, fieldsOf(reflect.TypeOf(v))); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
 		return &problem.Error{Status: fasthttp.StatusBadRequest, Detail: decodeDetail(err), Err: err}
 	}
 	return nil
+}
+
+// checkMembers walks the top-level object of a valid JSON body and refuses
+// a member name that is not exactly one of fields, or one that repeats:
+// the decoder would match names case-insensitively and let the last of two
+// win, where a proxy or a signature check may have read the first.
+func checkMembers(body []byte, fields map[string]bool) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // the opening brace
+		return problem.New(fasthttp.StatusBadRequest, "the body is not valid JSON")
+	}
+	seen := make(map[string]bool, len(fields))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return problem.New(fasthttp.StatusBadRequest, "the body is not valid JSON")
+		}
+		name, _ := tok.(string)
+		switch {
+		case !fields[name]:
+			return problem.New(fasthttp.StatusBadRequest, "the body has an unknown field "+cut(strconv.Quote(name), maxEchoedName))
+		case seen[name]:
+			return problem.New(fasthttp.StatusBadRequest, "the body repeats the field "+strconv.Quote(name))
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return problem.New(fasthttp.StatusBadRequest, "the body is not valid JSON")
+		}
+	}
+	return nil
+}
+
+// fieldsOf lists the JSON member names of the struct *T points to.
+func fieldsOf(t reflect.Type) map[string]bool {
+	if cached, ok := fieldCache.Load(t); ok {
+		return cached.(map[string]bool)
+	}
+	st := t.Elem()
+	fields := make(map[string]bool, st.NumField())
+	for i := range st.NumField() {
+		name, _, _ := strings.Cut(st.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			fields[name] = true
+		}
+	}
+	fieldCache.Store(t, fields)
+	return fields
+}
+
+var fieldCache sync.Map // reflect.Type -> map[string]bool
+
+// loneSurrogate reports whether a valid JSON text escapes a UTF-16
+// surrogate (\uD800-\uDFFF) that is not half of a high-low pair.
+func loneSurrogate(body []byte) bool {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character; valid JSON has one
+		if body[i] != 'u' {
+			continue
+		}
+		r := hex4(body[i+1 : i+5])
+		i += 4
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true // a low half with no high half before it
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+6 >= len(body) || body[i+1] != '\\' || body[i+2] != 'u' {
+				return true
+			}
+			if lo := hex4(body[i+3 : i+7]); lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 6
+		}
+	}
+	return false
+}
+
+// hex4 reads four hex digits, already checked by json.Valid.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		default:
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
 }
 
 // decodeDetail says what is wrong with a body in the client's terms, not
 // in terms of Go types.
 func decodeDetail(err error) string {
 	var te *json.UnmarshalTypeError
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &te):
-		// te.Field names the Go field and te.Value quotes the input (a
-		// number of any length), so say only what the field wants.
-		return "a field holds a value of the wrong JSON type, or a number too large: the field wants " + jsonKind(te.Type.Kind())
-	case errors.As(err, &se):
-		return "the body is not valid JSON"
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		// The name helps the client find its mistake; JSON encoding escapes
-		// it, and the cut keeps a megabyte-long name from coming back whole.
-		return "the body has an unknown field " + cut(strings.TrimPrefix(err.Error(), "json: unknown field "), maxEchoedName)
+	if errors.As(err, &te) {
+		// te.Field names the Go field and te.Value quotes the input, so say
+		// only what the field wants.
+		return "a field holds a value of the wrong JSON type, or a number that is not an integer or too large: the field wants " + jsonKind(te.Type.Kind())
 	}
 	return "the body is not a valid JSON object for this resource"
 }

@@ -87,6 +87,23 @@ func TestDecodeStatuses(t *testing.T) {
 		{js, `{"randomNumber":true}`, true, 400, nil},
 		{js, `{"randomNumber":99999999999999999999}`, true, 400, nil},
 		{js, `{"randomNumber":5,"id":6}`, true, 400, nil},
+		{js, `{"randomNumber":5.0}`, true, 400, nil},
+		{js, `{"randomNumber":1e3}`, true, 400, nil},
+		// Member names match exactly and once: a proxy or a signature
+		// check may read the first of two, or only the exact spelling.
+		{js, `{"randomNumber":99999,"randomNumber":5}`, true, 400, nil},
+		{js, `{"RANDOMNUMBER":7}`, true, 400, nil},
+		{js, `{"randomNumber":99999,"RandomNumber":8}`, true, 400, nil},
+		{js, `{"message":"a","message":"b"}`, false, 400, nil},
+		{js, `{"Message":"a"}`, false, 400, nil},
+		{js, `{"message":"a","x":{"message":"b"}}`, false, 400, nil},
+		// Escaped halves of a surrogate pair would be stored as U+FFFD.
+		{js, `{"message":"a\ud800b"}`, false, 400, nil},
+		{js, `{"message":"a\udc00b"}`, false, 400, nil},
+		{js, `{"message":"\udc00\ud800"}`, false, 400, nil},
+		{js, `{"message":"end\ud83d"}`, false, 400, nil},
+		{js, `{"message":"\ud83d\ude00 \u00e9 \\ud800"}`, false, 200, nil},
+		{js, `{"message":"\uFFFD"}`, false, 200, nil},
 	}
 	for _, c := range cases {
 		var req Request = &NewFortune{}
@@ -143,6 +160,13 @@ func FuzzDecode(f *testing.F) {
 			if m == "" || !utf8.ValidString(m) || utf8.RuneCountInString(m) > MaxMessageLen {
 				t.Fatalf("accepted %q with message %q", body, m)
 			}
+			lower := strings.ToLower(body)
+			if strings.ContainsRune(m, utf8.RuneError) && !strings.ContainsRune(body, utf8.RuneError) && !strings.Contains(lower, `\ufffd`) {
+				t.Fatalf("accepted %q and stored %q: a U+FFFD the client did not send", body, m)
+			}
+			if strings.Count(lower, `"message"`) > 1 && !strings.Contains(m, "message") {
+				t.Fatalf("accepted %q: the member named twice", body)
+			}
 			for _, r := range m {
 				if r < 0x20 && r != '\t' && r != '\n' {
 					t.Fatalf("accepted %q with a control character in %q", body, m)
@@ -190,6 +214,18 @@ func TestDecodeDetailsBoundWhatTheyRepeat(t *testing.T) {
 		}
 		if !utf8.ValidString(pe.Detail) || len(pe.Detail) > 200 {
 			t.Errorf("body %.60q: detail of %d bytes (valid UTF-8 %v), want a short valid one", c.body, len(pe.Detail), utf8.ValidString(pe.Detail))
+		}
+	}
+}
+
+// BenchmarkDecodeEscapes decodes a body near max_body_size made of \u
+// escapes, the input that made go-json's stream decoder quadratic.
+func BenchmarkDecodeEscapes(b *testing.B) {
+	body := []byte(`{"message":"` + strings.Repeat(`\u0041`, 170000) + `"}`)
+	for b.Loop() {
+		var f NewFortune
+		if err := decodeJSON(body, &f); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
