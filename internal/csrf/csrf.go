@@ -1,5 +1,5 @@
 // Package csrf defends the HTML form against cross-site request forgery in
-// two independent layers, so that either one alone stops the attack:
+// two independent layers:
 //
 //  1. Origin checks in the manner of net/http.CrossOriginProtection: a
 //     browser's Sec-Fetch-Site must not be cross-site or same-site, and the
@@ -8,8 +8,10 @@
 //  2. A synchronizer token: a random value in an HttpOnly, SameSite=Strict
 //     cookie, and in the form an HMAC-SHA256 of that value under a server
 //     secret. A page on another origin can neither read the cookie nor
-//     compute the HMAC, and a cookie planted by a sibling domain has no
-//     matching token because the attacker does not know the secret.
+//     compute the HMAC. A sibling domain can still plant a cookie together
+//     with a token it fetched for it itself (cookie tossing); layer 1
+//     refuses that post, and the __Host- cookie of secure mode cannot be
+//     planted at all.
 package csrf
 
 import (
