@@ -28,7 +28,7 @@ test:
 test-race:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
-## bench-micro: Go benchmarks of each endpoint's handler chain (benchstat-friendly)
+## bench-micro: every Go benchmark, among them each endpoint's handler chain (benchstat-friendly)
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 $(PKGS)
 

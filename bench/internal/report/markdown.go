@@ -174,7 +174,7 @@ func cell(s string) string {
 }
 
 // writeHotpathRatios tabulates hotpath's throughput divided by each peer's,
-// the figure hotpath's goals are stated in: the ratio of the medians, and
+// the figure hotpath's throughput targets are stated in: the ratio of the medians, and
 // in brackets the lowest and highest ratio within one round, where the two
 // servers ran back to back.
 func writeHotpathRatios(b *bytes.Buffer, t Throughput) {
