@@ -26,17 +26,17 @@ type limitListener struct {
 	byIP  map[netip.Addr]int
 	conns map[*limitedConn]struct{}
 
-	// Whole HTTP responses, encoded once.
-	busy, crowded []byte
+	// Whole HTTP responses but for the Date header, encoded once.
+	busy, crowded refusal
 }
 
-func newLimitListener(ln net.Listener, max, perIP int, t Timeouts) *limitListener {
+func newLimitListener(ln net.Listener, name string, max, perIP int, t Timeouts) *limitListener {
 	l := &limitListener{
 		Listener: ln, max: max, perIP: perIP, watch: newWatchdog(t),
 		byIP: map[netip.Addr]int{}, conns: map[*limitedConn]struct{}{},
-		busy: refusal(fasthttp.StatusServiceUnavailable,
+		busy: newRefusal(name, fasthttp.StatusServiceUnavailable,
 			"the server holds server.concurrency connections; retry after the time in Retry-After"),
-		crowded: refusal(fasthttp.StatusTooManyRequests,
+		crowded: newRefusal(name, fasthttp.StatusTooManyRequests,
 			"this address holds server.max_conns_per_ip connections; close one first"),
 	}
 	go l.watch.run(l.sweep)
@@ -55,13 +55,27 @@ func (l *limitListener) sweep(now int64) {
 // stopWatching ends the watchdog; connections still open keep no timeouts.
 func (l *limitListener) stopWatching() { l.watch.close() }
 
-// refusal is a complete answer written on a connection that is then closed.
-func refusal(status int, detail string) []byte {
+// refusal is a complete answer written on a connection that is then
+// closed: head, then the Date line of the moment, then tail.
+type refusal struct{ head, tail []byte }
+
+func newRefusal(name string, status int, detail string) refusal {
 	body := problem.Static(status, detail)
-	return []byte("HTTP/1.1 " + strconv.Itoa(status) + " " + fasthttp.StatusMessage(status) + "\r\n" +
-		"Content-Type: " + problem.ContentType + "\r\n" +
-		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n" +
-		"Retry-After: 1\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n" + string(body))
+	return refusal{
+		head: []byte("HTTP/1.1 " + strconv.Itoa(status) + " " + fasthttp.StatusMessage(status) + "\r\n" +
+			"Server: " + name + "\r\nDate: "),
+		tail: []byte("\r\nContent-Type: " + problem.ContentType + "\r\n" +
+			"Content-Length: " + strconv.Itoa(len(body)) + "\r\n" +
+			"Retry-After: 1\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n" + string(body)),
+	}
+}
+
+// at is the whole answer, dated now.
+func (r refusal) at(now time.Time) []byte {
+	b := make([]byte, 0, len(r.head)+len("Mon, 02 Jan 2006 15:04:05 GMT")+len(r.tail))
+	b = append(b, r.head...)
+	b = fasthttp.AppendHTTPDate(b, now)
+	return append(b, r.tail...)
 }
 
 // Accept returns the next connection within the limits; the others are
@@ -77,8 +91,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if answer := l.admit(lc); answer != nil {
 			// A fresh socket's send buffer takes this at once; the deadline
 			// keeps a peer with a zero window from stalling the accept loop.
-			_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-			_, _ = c.Write(answer) // the connection is closed either way
+			now := time.Now()
+			_ = c.SetWriteDeadline(now.Add(100 * time.Millisecond))
+			_, _ = c.Write(answer.at(now)) // the connection is closed either way
 			_ = c.Close()
 			continue
 		}
@@ -87,15 +102,15 @@ func (l *limitListener) Accept() (net.Conn, error) {
 }
 
 // admit counts a new connection, or returns the refusal to send.
-func (l *limitListener) admit(c *limitedConn) []byte {
+func (l *limitListener) admit(c *limitedConn) *refusal {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.conns) >= l.max {
-		return l.busy
+		return &l.busy
 	}
 	if ip := c.ip; l.perIP > 0 && ip.IsValid() {
 		if l.byIP[ip] >= l.perIP {
-			return l.crowded
+			return &l.crowded
 		}
 		l.byIP[ip]++
 	}

@@ -93,6 +93,12 @@ func TestConnectionCapsAnswerWithProblems(t *testing.T) {
 			t.Errorf("%s: third connection got %d %v %q, want a %d problem naming the key, with Retry-After, closed",
 				tc.name, resp.StatusCode, resp.Header, body, tc.status)
 		}
+		// Like every answer of the port: Server, and a Date of now.
+		date, err := http.ParseTime(resp.Header.Get("Date"))
+		if resp.Header.Get("Server") != "hotpath" || err != nil || time.Since(date).Abs() > 5*time.Second {
+			t.Errorf("%s: Server %q, Date %q (%v), want hotpath and the current time", tc.name,
+				resp.Header.Get("Server"), resp.Header.Get("Date"), err)
+		}
 		// Closing a connection frees its slot.
 		first.Close()
 		deadline := time.Now().Add(5 * time.Second)

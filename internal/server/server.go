@@ -86,7 +86,7 @@ func Listen(addr string, reusePort bool) (net.Listener, error) {
 // Serve serves ln in the background until Stop.
 func (s *Server) Serve(ln net.Listener) {
 	s.ln = ln
-	s.limited = newLimitListener(ln, s.maxConns, s.perIP, s.timeouts)
+	s.limited = newLimitListener(ln, s.srv.Name, s.maxConns, s.perIP, s.timeouts)
 	go func() { s.done <- s.srv.Serve(s.limited) }()
 }
 
