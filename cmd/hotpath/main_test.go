@@ -197,6 +197,11 @@ func TestAdminEndpointsLiveOnlyOnAdminPort(t *testing.T) {
 		}
 		seen[series] = true
 	}
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if resp, _ := get(t, "POST", p.admin+path); resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("POST admin %s: %d, Allow %q, want 405 with Allow: GET, HEAD", path, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
 	for _, path := range []string{"/metrics", "/healthz", "/readyz", "/debug/pprof/"} {
 		if resp, _ := get(t, "GET", p.app+path); resp.StatusCode != 404 {
 			t.Errorf("app port %s: %d, want 404", path, resp.StatusCode)

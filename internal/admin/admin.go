@@ -84,7 +84,6 @@ func New(ready *Readiness, reg *metrics.Registry, pprof bool, log *slog.Logger) 
 		ReadTimeout:           5 * time.Second,
 		WriteTimeout:          30 * time.Second, // pprof profiles stream for their duration
 		IdleTimeout:           60 * time.Second,
-		GetOnly:               true,
 		NoDefaultServerHeader: true,
 		SecureErrorLogMessage: true,
 		Logger:                server.NewLogger(log, "admin"),
@@ -121,6 +120,14 @@ func (s *Server) Stop(ctx context.Context) error {
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Path())
+	// pprof's symbol lookup takes POST; everything else only reads.
+	if !ctx.IsGet() && !ctx.IsHead() && !(s.pprof && ctx.IsPost() && strings.HasPrefix(path, "/debug/pprof/")) {
+		ctx.Response.Header.Set("Allow", "GET, HEAD")
+		ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("method not allowed: the admin endpoints answer GET and HEAD\n")
+		return
+	}
 	switch {
 	case path == "/healthz":
 		ctx.SetContentType("text/plain; charset=utf-8")
