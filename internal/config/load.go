@@ -94,6 +94,9 @@ func Load(args, environ []string) (Config, Options, error) {
 		}
 	}
 
+	if err := checkEnvNames(environ); err != nil {
+		return Config{}, opts, err
+	}
 	ek := koanf.New(".")
 	err = ek.Load(env.Provider(".", env.Opt{
 		Prefix:        EnvPrefix,
@@ -245,6 +248,23 @@ func envKey(name, value string) (string, any) {
 		return "", nil
 	}
 	return strings.ToLower(section) + "." + strings.ReplaceAll(strings.ToLower(k), "__", "."), value
+}
+
+// checkEnvNames refuses a HOTPATH_ variable that holds the section
+// separator but no section or no key (HOTPATH__ADDR, HOTPATH_SERVER__): it
+// was meant as configuration, and ignoring it would hide the mistake.
+func checkEnvNames(environ []string) error {
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		rest, ok := strings.CutPrefix(name, EnvPrefix)
+		if !ok || !strings.Contains("_"+rest, "__") {
+			continue // not configuration, such as HOTPATH_TEST_POSTGRES_DSN
+		}
+		if section, key, _ := strings.Cut(rest, "__"); section == "" || key == "" || strings.HasPrefix(section, "_") {
+			return &Error{Key: name, Source: "environment", Reason: "names no section or no key; configuration variables look like HOTPATH_SECTION__KEY"}
+		}
+	}
+	return nil
 }
 
 func envSource(key string) string {
