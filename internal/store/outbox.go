@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -73,6 +75,8 @@ RETURNING seq, event_id, url, type, occurred_at, data, attempts`
 WHERE seq = $1 AND lease_owner = $2 AND state = 0`
 	sqlEventFailed = `UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = $3, leased_until = 0,
   last_error = $4, state = $5, done_at = $6
+WHERE seq = $1 AND lease_owner = $2 AND state = 0`
+	sqlEventPostponed = `UPDATE webhook_outbox SET next_attempt_at = $3, leased_until = 0
 WHERE seq = $1 AND lease_owner = $2 AND state = 0`
 	sqlPruneDone  = `DELETE FROM webhook_outbox WHERE state <> 0 AND done_at < $1`
 	sqlBacklog    = `SELECT count(*) FROM webhook_outbox WHERE state = 0`
@@ -147,9 +151,16 @@ func failedState(giveUp bool, now int64) (state int, doneAt int64) {
 	return statePending, 0
 }
 
+// truncate cuts s to at most n bytes of valid UTF-8: PostgreSQL refuses a
+// text parameter that is not, and an error may quote a raw byte or be cut
+// inside a character.
 func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }
@@ -238,6 +249,18 @@ func (s *SQLite) EventFailed(ctx context.Context, seq int64, owner string, retry
 	if _, err := s.write.ExecContext(ctx, sqliteParams(sqlEventFailed), seq, owner, now.Add(retryIn).UnixMilli(),
 		truncate(reason, maxLastErrLen), state, done); err != nil {
 		return s.fail(ctx, "mark outbox event failed", err)
+	}
+	return nil
+}
+
+// EventPostponed gives back owner's lease on the event at seq without
+// counting an attempt, due again after retryIn: for an attempt that never
+// reached the receiver (its circuit breaker was open, or hotpath stopping).
+func (s *SQLite) EventPostponed(ctx context.Context, seq int64, owner string, retryIn time.Duration) error {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	defer cancel()
+	if _, err := s.write.ExecContext(ctx, sqliteParams(sqlEventPostponed), seq, owner, time.Now().Add(retryIn).UnixMilli()); err != nil {
+		return s.fail(ctx, "postpone outbox event", err)
 	}
 	return nil
 }
@@ -351,6 +374,12 @@ func (p *Postgres) EventFailed(ctx context.Context, seq int64, owner string, ret
 	state, done := failedState(giveUp, now.UnixMilli())
 	return p.exec(ctx, "mark outbox event failed", sqlEventFailed, seq, owner, now.Add(retryIn).UnixMilli(),
 		truncate(reason, maxLastErrLen), state, done)
+}
+
+// EventPostponed gives back owner's lease on the event at seq without
+// counting an attempt, due again after retryIn.
+func (p *Postgres) EventPostponed(ctx context.Context, seq int64, owner string, retryIn time.Duration) error {
+	return p.exec(ctx, "postpone outbox event", sqlEventPostponed, seq, owner, time.Now().Add(retryIn).UnixMilli())
 }
 
 func (p *Postgres) exec(ctx context.Context, op, q string, args ...any) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ type outboxDB interface {
 	ClaimEvent(ctx context.Context, url, owner string, lease time.Duration) (OutboxEvent, bool, error)
 	EventDelivered(ctx context.Context, seq int64, owner string) error
 	EventFailed(ctx context.Context, seq int64, owner string, retryIn time.Duration, giveUp bool, reason string) error
+	EventPostponed(ctx context.Context, seq int64, owner string, retryIn time.Duration) error
 	PruneEvents(ctx context.Context, before time.Time) (int64, error)
 	EventBacklog(ctx context.Context) (int64, error)
 	OutboxSignal() <-chan struct{}
@@ -333,4 +335,41 @@ func sameJSON(t *testing.T, got []byte, want string) bool {
 func itoa(n int32) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// TestOutboxPostponeSpendsNoAttempt: a postponed event keeps its attempt
+// count and is due again; a failure reason that is not valid UTF-8, or is
+// cut inside a character, is still recorded (PostgreSQL refuses bad text).
+func TestOutboxPostponeSpendsNoAttempt(t *testing.T) {
+	forEachOutboxDriver(t, func(t *testing.T, s outboxDB, e env) {
+		ctx := context.Background()
+		if _, err := s.SetWorld(ctx, 3, 3); err != nil {
+			t.Fatal(err)
+		}
+		first, ok := claim(t, s, hookA, "me")
+		if !ok {
+			t.Fatal("no event to claim")
+		}
+		reason := "receiver path /\xff: " + strings.Repeat("é", 600)
+		if err := s.EventFailed(ctx, first.Seq, "me", 0, false, reason); err != nil {
+			t.Fatalf("EventFailed with a reason of raw and cut UTF-8: %v", err)
+		}
+		again, ok := claim(t, s, hookA, "me")
+		if !ok || again.Seq != first.Seq || again.Attempts != 1 {
+			t.Fatalf("after one failure: %+v %v, want seq %d with 1 attempt", again, ok, first.Seq)
+		}
+		if err := s.EventPostponed(ctx, again.Seq, "other", 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := claim(t, s, hookA, "me"); ok {
+			t.Fatal("a postpone by a process that does not hold the lease released it")
+		}
+		if err := s.EventPostponed(ctx, again.Seq, "me", 0); err != nil {
+			t.Fatal(err)
+		}
+		third, ok := claim(t, s, hookA, "other")
+		if !ok || third.Seq != first.Seq || third.Attempts != 1 {
+			t.Fatalf("after a postpone: %+v %v, want seq %d still at 1 attempt, leasable by another process", third, ok, first.Seq)
+		}
+	})
 }

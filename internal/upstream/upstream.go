@@ -138,6 +138,14 @@ func (c *Client) Do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.R
 			}
 			c.retried.Inc()
 		}
+		if cerr := ctx.Err(); cerr != nil {
+			// The caller gave up before this attempt: nothing is sent, and
+			// the breaker learns nothing about the upstream from it.
+			if n == 0 {
+				return fmt.Errorf("upstream %s: %s %s: %w", c.name, req.Header.Method(), req.URI().Path(), cerr)
+			}
+			break
+		}
 		if !c.breaker.allow() {
 			c.rejected.Inc()
 			return fmt.Errorf("upstream %s: %s %s: %w", c.name, req.Header.Method(), req.URI().Path(), ErrBreakerOpen)
@@ -159,9 +167,6 @@ func (c *Client) attempt(ctx context.Context, req *fasthttp.Request, resp *fasth
 	deadline := time.Now().Add(c.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
-	}
-	if err := ctx.Err(); err != nil {
-		return err
 	}
 	c.requests.Inc()
 	start := time.Now()

@@ -275,3 +275,27 @@ func metric(set *vm.Set, series string) int64 {
 	}
 	return -1
 }
+
+// TestCancelledCallerSendsNothingAndTeachesTheBreakerNothing: a call whose
+// context is already done fails with that error, not with a silent nil,
+// and does not count as an upstream failure.
+func TestCancelledCallerSendsNothingAndTeachesTheBreakerNothing(t *testing.T) {
+	r := newReceiver(t)
+	c, set := newClient(t, r.URL, func(u *config.Upstream) { u.BreakerFailures = 1 })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 3 {
+		if _, _, err := call(t, c, ctx, "GET", "/"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("call with a cancelled context: err = %v, want context.Canceled", err)
+		}
+	}
+	if r.hits.Load() != 0 {
+		t.Errorf("upstream hits = %d, want 0", r.hits.Load())
+	}
+	if s := metric(set, `upstream_breaker_state{upstream="test"}`); s != StateClosed {
+		t.Errorf("breaker state %d after cancelled calls, want closed", s)
+	}
+	if code, _, err := call(t, c, context.Background(), "GET", "/"); err != nil || code != 200 {
+		t.Errorf("next call: %d %v, want 200", code, err)
+	}
+}

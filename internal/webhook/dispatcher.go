@@ -32,6 +32,7 @@ type Outbox interface {
 	ClaimEvent(ctx context.Context, url, owner string, lease time.Duration) (store.OutboxEvent, bool, error)
 	EventDelivered(ctx context.Context, seq int64, owner string) error
 	EventFailed(ctx context.Context, seq int64, owner string, retryIn time.Duration, giveUp bool, reason string) error
+	EventPostponed(ctx context.Context, seq int64, owner string, retryIn time.Duration) error
 	PruneEvents(ctx context.Context, before time.Time) (int64, error)
 	EventBacklog(ctx context.Context) (int64, error)
 	OutboxSignal() <-chan struct{}
@@ -224,6 +225,21 @@ func (d *Dispatcher) step(ctx context.Context, t *target) bool {
 			d.log.Warn("webhook outbox: mark delivered; the event will be delivered again", "url", t.client.Name(), "event_id", ev.ID, "err", err)
 		}
 		return true
+	}
+	if errors.Is(derr, upstream.ErrBreakerOpen) || errors.Is(derr, context.Canceled) {
+		// Nothing reached the receiver, so webhooks.max_attempts is not
+		// spent: the lease goes back, at once when stopping (another
+		// instance may take the event), after a backoff while the breaker
+		// is open.
+		var retryIn time.Duration
+		if ctx.Err() == nil {
+			retryIn = d.backoff(ev.Attempts + 1)
+		}
+		if err := d.out.EventPostponed(mctx, ev.Seq, d.owner, retryIn); err != nil {
+			d.dbe.Inc()
+			d.log.Warn("webhook outbox: postpone", "url", t.client.Name(), "event_id", ev.ID, "err", err)
+		}
+		return false
 	}
 	d.failed.Inc()
 	attempts := ev.Attempts + 1

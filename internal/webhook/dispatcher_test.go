@@ -246,6 +246,30 @@ func TestMaxAttemptsGivesUpAndMovesOn(t *testing.T) {
 	waitMetric(t, fx.set, "webhook_events_given_up_total", 1)
 }
 
+// TestOpenBreakerSpendsNoAttempts: while a receiver's breaker is open no
+// request reaches it, so those claims must not count toward max_attempts;
+// the head event is delivered after the cool-down, not given up.
+func TestOpenBreakerSpendsNoAttempts(t *testing.T) {
+	r := newReceiver(t, func(n int) int {
+		if n < 5 { // opens the breaker (5 failures in a row)
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	cfg := webhooks(r.URL)
+	cfg.MaxAttempts = 6
+	fx := start(t, cfg)
+	types, _ := change(t, fx.store)
+	got := r.waitAccepted(t, len(types), 15*time.Second) // the 5s cool-down, then the probe
+	for i, d := range got {
+		if d.payload.Type != types[i] {
+			t.Errorf("accepted event %d is %s, want %s: the head was given up while the breaker was open", i, d.payload.Type, types[i])
+		}
+	}
+	waitMetric(t, fx.set, "webhook_events_given_up_total", 0)
+	waitMetric(t, fx.set, `webhook_deliveries_total{result="failed"}`, 5)
+}
+
 func TestHangingReceiverIsBoundedByTimeoutAndStopReturns(t *testing.T) {
 	release := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
