@@ -132,7 +132,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 
 	cache := worldcache.New()
-	cache.Start(db, cfg.DB.Timeout, time.Second, log)
+	cache.Start(db, cfg.DB.Timeout, time.Second, cfg.DB.CacheRefresh, log)
 	defer cache.Stop()
 	ready.Add("world cache", cache.Ready)
 

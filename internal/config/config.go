@@ -80,6 +80,9 @@ type DB struct {
 	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
 	// ConnMaxIdleTime closes connections idle for this long.
 	ConnMaxIdleTime time.Duration `koanf:"conn_max_idle_time"`
+	// CacheRefresh is how often the /cached-queries cache reloads every
+	// World (0 = never: only this process's own writes reach it).
+	CacheRefresh time.Duration `koanf:"cache_refresh"`
 }
 
 // Log configures the application and access logs.
@@ -194,6 +197,7 @@ func Default() Config {
 			Timeout:         2 * time.Second,
 			ConnMaxLifetime: time.Hour,
 			ConnMaxIdleTime: 30 * time.Minute,
+			CacheRefresh:    5 * time.Second,
 		},
 		Log: Log{
 			Level:        "info",

@@ -30,10 +30,11 @@ func (c *Config) Validate() error {
 		{"admin.addr", checkAdminAddr(c.Admin.Addr, c.Server.Addr)},
 		{"db.driver", oneOf(c.DB.Driver, "sqlite", "postgres")},
 		{"db.dsn", checkDSN(c.DB.Driver, c.DB.DSN)},
-		{"db.timeout", positive(c.DB.Timeout)},
+		{"db.timeout", atLeastDuration(c.DB.Timeout, time.Millisecond)},
 		{"db.max_conns", atLeast(c.DB.MaxConns, 0)},
 		{"db.conn_max_lifetime", positive(c.DB.ConnMaxLifetime)},
 		{"db.conn_max_idle_time", positive(c.DB.ConnMaxIdleTime)},
+		{"db.cache_refresh", notNegative(c.DB.CacheRefresh)},
 		{"log.level", oneOf(c.Log.Level, "debug", "info", "warn", "error")},
 		{"log.access_sample", checkShare(c.Log.AccessSample)},
 		{"log.slow", positive(c.Log.Slow)},
@@ -91,6 +92,15 @@ func (c *Config) validateUpstreams() error {
 func positive(d time.Duration) error {
 	if d <= 0 {
 		return fmt.Errorf("must be greater than zero, got %s", d)
+	}
+	return nil
+}
+
+// atLeastDuration: db.timeout goes to the database in whole milliseconds,
+// where 0 means no limit at all.
+func atLeastDuration(d, min time.Duration) error {
+	if d < min {
+		return fmt.Errorf("must be at least %s, got %s", min, d)
 	}
 	return nil
 }

@@ -1,6 +1,6 @@
 // Package worldcache keeps every World in memory for /cached-queries:
-// loaded from the database at start (retrying while it is down) and kept
-// current when this process changes a World.
+// loaded from the database at start (retrying while it is down), updated
+// when this process changes a World, and reloaded every db.cache_refresh.
 package worldcache
 
 import (
@@ -25,6 +25,10 @@ type Cache struct {
 	loaded  atomic.Bool
 	stop    chan struct{}
 	done    chan struct{}
+
+	// Used by the loading goroutine only.
+	buf     []store.World
+	failing bool
 }
 
 // New returns an empty cache; Start fills it.
@@ -34,43 +38,65 @@ func New() *Cache {
 
 // Start loads every World: once now, so a healthy start serves a full
 // cache from the first request, then, if that failed, in the background,
-// retrying every retry until it succeeds or Stop is called.
-func (c *Cache) Start(l Loader, timeout, retry time.Duration, log *slog.Logger) {
-	if c.load(l, timeout, log) {
+// retrying every retry until it succeeds or Stop is called. With refresh
+// above zero it then reloads every World every refresh: a write made by
+// another process (a replica, a prefork sibling), or one whose own update
+// of the cache lost a race with a concurrent write of the same World,
+// reaches the cache within one refresh.
+func (c *Cache) Start(l Loader, timeout, retry, refresh time.Duration, log *slog.Logger) {
+	loaded := c.load(l, timeout, log)
+	if loaded && refresh <= 0 {
 		close(c.done)
 		return
 	}
-	go func() {
-		defer close(c.done)
-		for {
-			select {
-			case <-c.stop:
-				return
-			case <-time.After(retry):
-			}
-			if c.load(l, timeout, log) {
-				return
-			}
+	go c.run(l, timeout, retry, refresh, loaded, log)
+}
+
+func (c *Cache) run(l Loader, timeout, retry, refresh time.Duration, loaded bool, log *slog.Logger) {
+	defer close(c.done)
+	for {
+		wait := refresh
+		if !loaded {
+			wait = retry
 		}
-	}()
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(wait):
+		}
+		ok := c.load(l, timeout, log)
+		loaded = loaded || ok
+		if loaded && refresh <= 0 {
+			return
+		}
+	}
 }
 
 // load reads every World into the cache and reports whether it succeeded.
+// It logs the first load, and a failure only when the previous try
+// succeeded, so an outage is one line, not one a second.
 func (c *Cache) load(l Loader, timeout time.Duration, log *slog.Logger) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout*5)
 	defer cancel()
-	ws, err := l.AllWorlds(ctx, nil)
+	ws, err := l.AllWorlds(ctx, c.buf[:0])
 	if err != nil {
-		log.Warn("world cache: database not ready, retrying", "err", err.Error())
+		if !c.failing {
+			log.Warn("world cache: cannot read the Worlds; retrying", "err", err.Error())
+		}
+		c.failing = true
 		return false
 	}
+	c.buf = ws
 	c.Update(ws)
+	if c.failing || !c.loaded.Load() {
+		log.Info("world cache loaded", "worlds", len(ws))
+	}
+	c.failing = false
 	c.loaded.Store(true)
-	log.Info("world cache loaded", "worlds", len(ws))
 	return true
 }
 
-// Stop ends a load still retrying.
+// Stop ends the background loading.
 func (c *Cache) Stop() {
 	close(c.stop)
 	<-c.done
