@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -26,6 +27,7 @@ type SQLite struct {
 	write   *sql.DB
 	timeout time.Duration
 	outbox  outbox
+	closed  atomic.Bool // set by Close, so late calls answer unavailable
 
 	world, fortunes, fortunesAfter, fortune          *sql.Stmt // on read
 	updateWorld, setWorld, addFortune, deleteFortune *sql.Stmt // on write
@@ -313,6 +315,7 @@ func (s *SQLite) DeleteFortune(ctx context.Context, id int32) error {
 
 // Close closes both pools; prepared statements go with their connections.
 func (s *SQLite) Close() error {
+	s.closed.Store(true)
 	var errs []error
 	for _, db := range []*sql.DB{s.read, s.write} {
 		if db != nil {
@@ -347,7 +350,9 @@ func (s *SQLite) fail(ctx context.Context, op string, err error) error {
 	if isBusy(err) || primaryCode(err) == sqlite3.SQLITE_INTERRUPT {
 		return unavailable(op, err)
 	}
-	if contextDone(ctx, err) || errors.Is(err, sql.ErrConnDone) {
+	// A request still running when shutdown.timeout ran out meets a closed
+	// database: the process is going away, so 503 like any outage.
+	if contextDone(ctx, err) || errors.Is(err, sql.ErrConnDone) || s.closed.Load() {
 		return unavailable(op, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)

@@ -82,6 +82,24 @@ func TestSQLiteExpiredContextIsUnavailable(t *testing.T) {
 	}
 }
 
+// TestSQLiteClosedIsUnavailable: a request still running when shutdown has
+// closed the database gets the outage answer, not an internal error.
+func TestSQLiteClosedIsUnavailable(t *testing.T) {
+	s, err := OpenSQLite(context.Background(), Options{DSN: filepath.Join(t.TempDir(), "c.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.World(context.Background(), 1); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("World after Close: %v, want ErrUnavailable", err)
+	}
+	if err := s.UpdateWorlds(context.Background(), []World{{ID: 1, RandomNumber: 2}}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("UpdateWorlds after Close: %v, want ErrUnavailable", err)
+	}
+}
+
 func TestSQLiteRejectsURIDSN(t *testing.T) {
 	for _, dsn := range []string{"", filepath.Join(t.TempDir(), "x.db?mode=ro"), "file:x.db#frag"} {
 		if s, err := OpenSQLite(context.Background(), Options{DSN: dsn}); err == nil {
