@@ -300,3 +300,20 @@ func TestFortunesPage(t *testing.T) {
 		}
 	})
 }
+
+// TestHeadUpdatesWritesNothing: /updates changes Worlds on GET, as the
+// benchmark rules define it; a HEAD (a link checker, a monitor) is refused.
+func TestHeadUpdatesWritesNothing(t *testing.T) {
+	p := startProc(t)
+	defer p.stop(t)
+	resp, _ := get(t, "HEAD", p.app+"/updates?queries=20")
+	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, OPTIONS" {
+		t.Errorf("HEAD /updates: %d, Allow %q, want 405 with Allow: GET, OPTIONS", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	if v := metricValue(t, p, `http_requests_total{route="unmatched",method="HEAD",code="405"}`); v != 1 {
+		t.Errorf("HEAD /updates counted %v times as refused, want 1", v)
+	}
+	if resp, _ := get(t, "GET", p.app+"/updates?queries=1"); resp.StatusCode != 200 {
+		t.Errorf("GET /updates: %d, want 200", resp.StatusCode)
+	}
+}

@@ -34,7 +34,7 @@ func registerRoutes(r *router.Router, e endpoints) {
 	r.GET("/json", handler.JSON)
 	r.GET("/db", e.db.World)
 	r.GET("/queries", e.db.Queries)
-	r.GET("/updates", e.db.Updates)
+	r.GETWithoutHEAD("/updates", e.db.Updates)
 	r.GET("/fortunes", web.HTML(e.db.Fortunes))
 	r.GET("/cached-queries", e.db.CachedQueries)
 

@@ -70,6 +70,13 @@ func (r *Router) GET(path string, h fasthttp.RequestHandler) {
 	r.Handle(fasthttp.MethodHead, path, h)
 }
 
+// GETWithoutHEAD registers h for GET alone, for a GET that changes state
+// (/updates, as the benchmark rules define it): a HEAD from a link checker
+// or a monitor then gets 405 instead of writing.
+func (r *Router) GETWithoutHEAD(path string, h fasthttp.RequestHandler) {
+	r.Handle(fasthttp.MethodGet, path, h)
+}
+
 // POST registers h for POST on path.
 func (r *Router) POST(path string, h fasthttp.RequestHandler) { r.Handle(fasthttp.MethodPost, path, h) }
 
