@@ -180,6 +180,9 @@ func TestAdminEndpointsLiveOnlyOnAdminPort(t *testing.T) {
 		"go_goroutines",
 		"process_resident_memory_bytes",
 		"go_gomaxprocs 2",
+		"# TYPE http_requests_total counter",
+		"# TYPE http_request_duration_seconds histogram",
+		"# TYPE http_requests_in_flight gauge",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)

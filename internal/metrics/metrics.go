@@ -40,6 +40,8 @@ type Registry struct {
 
 // New creates a registry with the server-wide metrics registered.
 func New(version string) *Registry {
+	// TYPE lines: scrapers then know counters and histograms from gauges.
+	vm.ExposeMetadata(true)
 	r := &Registry{set: vm.NewSet()}
 	r.Overloaded = r.set.NewCounter("http_overload_rejections_total")
 	r.AccessLogDropped = r.set.NewCounter("access_log_dropped_total")
