@@ -78,20 +78,25 @@ WHERE seq = $1 AND lease_owner = $2 AND state = 0`
 WHERE seq = $1 AND lease_owner = $2 AND state = 0`
 	sqlEventPostponed = `UPDATE webhook_outbox SET next_attempt_at = $3, leased_until = 0
 WHERE seq = $1 AND lease_owner = $2 AND state = 0`
-	sqlPruneDone  = `DELETE FROM webhook_outbox WHERE state <> 0 AND done_at < $1`
+	// The prune deletes in batches ($2 rows): a backlog of millions is cut
+	// into statements that each end within db.timeout, and SQLite's one
+	// writer is free between them.
+	sqlPruneDone = `DELETE FROM webhook_outbox WHERE seq IN
+  (SELECT seq FROM webhook_outbox WHERE state <> 0 AND done_at < $1 LIMIT $2)`
 	sqlBacklog    = `SELECT count(*) FROM webhook_outbox WHERE state = 0`
 	maxLastErrLen = 512
 )
 
 // outbox is the mutation side, shared by both drivers.
 type outbox struct {
-	urls     []string
-	urlsJSON string // urls as a JSON array, for SQLite's json_each
-	signal   chan struct{}
+	urls       []string
+	urlsJSON   string // urls as a JSON array, for SQLite's json_each
+	signal     chan struct{}
+	pruneBatch int // rows one prune statement deletes at most
 }
 
 func newOutbox(urls []string) outbox {
-	o := outbox{urls: append([]string{}, urls...), signal: make(chan struct{}, 1)}
+	o := outbox{urls: append([]string{}, urls...), signal: make(chan struct{}, 1), pruneBatch: 5000}
 	b, _ := json.Marshal(o.urls) // a []string always encodes
 	o.urlsJSON = string(b)
 	return o
@@ -268,22 +273,43 @@ func (s *SQLite) EventPostponed(ctx context.Context, seq int64, owner string, re
 // PruneEvents deletes events delivered or given up before before, and
 // pending events older than before for URLs no longer configured.
 func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
-	ctx, cancel := withTimeout(ctx, s.timeout)
-	defer cancel()
-	var n int64
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{
-		{sqlPruneDone, []any{before.UnixMilli()}},
-		{`DELETE FROM webhook_outbox WHERE state = 0 AND created_at < $1 AND url NOT IN (SELECT value FROM json_each($2))`, []any{before.UnixMilli(), s.outbox.urlsJSON}},
-	} {
-		res, err := s.write.ExecContext(ctx, sqliteParams(q.sql), q.args...)
+	batch := s.outbox.pruneBatch
+	return pruneInBatches(batch, []pruneStatement{
+		{sqlPruneDone, []any{before.UnixMilli(), batch}},
+		{`DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox
+  WHERE state = 0 AND created_at < $1 AND url NOT IN (SELECT value FROM json_each($2)) LIMIT $3)`, []any{before.UnixMilli(), s.outbox.urlsJSON, batch}},
+	}, func(q string, args []any) (int64, error) {
+		c, cancel := withTimeout(ctx, s.timeout)
+		defer cancel()
+		res, err := s.write.ExecContext(c, sqliteParams(q), args...)
 		if err != nil {
-			return n, s.fail(ctx, "prune outbox", err)
+			return 0, s.fail(c, "prune outbox", err)
 		}
-		d, _ := res.RowsAffected() // the sqlite driver always knows it
-		n += d
+		return res.RowsAffected() // the sqlite driver always knows it
+	})
+}
+
+// pruneStatement is one batched DELETE of the prune and its arguments.
+type pruneStatement struct {
+	sql  string
+	args []any
+}
+
+// pruneInBatches runs each statement until it deletes fewer than batch
+// rows, each run under its own db.timeout, and returns the rows deleted.
+func pruneInBatches(batch int, stmts []pruneStatement, exec func(q string, args []any) (int64, error)) (int64, error) {
+	var n int64
+	for _, st := range stmts {
+		for {
+			d, err := exec(st.sql, st.args)
+			n += d
+			if err != nil {
+				return n, err
+			}
+			if d < int64(batch) {
+				break
+			}
+		}
 	}
 	return n, nil
 }
@@ -400,23 +426,20 @@ func (p *Postgres) PruneEvents(ctx context.Context, before time.Time) (int64, er
 	if !p.ready.Load() {
 		return 0, errNotMigrated
 	}
-	ctx, cancel := withTimeout(ctx, p.timeout)
-	defer cancel()
-	var n int64
-	for _, q := range []struct {
-		sql  string
-		args []any
-	}{
-		{sqlPruneDone, []any{before.UnixMilli()}},
-		{`DELETE FROM webhook_outbox WHERE state = 0 AND created_at < $1 AND url <> ALL($2::text[])`, []any{before.UnixMilli(), p.outbox.urls}},
-	} {
-		tag, err := p.pool.Exec(ctx, q.sql, q.args...)
+	batch := p.outbox.pruneBatch
+	return pruneInBatches(batch, []pruneStatement{
+		{sqlPruneDone, []any{before.UnixMilli(), batch}},
+		{`DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox
+  WHERE state = 0 AND created_at < $1 AND url <> ALL($2::text[]) LIMIT $3)`, []any{before.UnixMilli(), p.outbox.urls, batch}},
+	}, func(q string, args []any) (int64, error) {
+		c, cancel := withTimeout(ctx, p.timeout)
+		defer cancel()
+		tag, err := p.pool.Exec(c, q, args...)
 		if err != nil {
-			return n, p.fail("prune outbox", err)
+			return 0, p.fail("prune outbox", err)
 		}
-		n += tag.RowsAffected()
-	}
-	return n, nil
+		return tag.RowsAffected(), nil
+	})
 }
 
 // EventBacklog counts the events waiting for delivery.

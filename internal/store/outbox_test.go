@@ -373,3 +373,39 @@ func TestOutboxPostponeSpendsNoAttempt(t *testing.T) {
 		}
 	})
 }
+
+// TestOutboxPruneWorksInBatches: a backlog larger than one batch is deleted
+// whole, by as many statements as it takes.
+func TestOutboxPruneWorksInBatches(t *testing.T) {
+	forEachOutboxDriver(t, func(t *testing.T, s outboxDB, e env) {
+		switch db := s.(type) {
+		case *SQLite:
+			db.outbox.pruneBatch = 2
+		case *Postgres:
+			db.outbox.pruneBatch = 2
+		default:
+			t.Fatalf("unknown store %T", s)
+		}
+		ctx := context.Background()
+		for n := range int32(5) {
+			if _, err := s.SetWorld(ctx, n+1, n+1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 5 {
+			ev, ok := claim(t, s, hookA, "me")
+			if !ok {
+				t.Fatal("no event to claim")
+			}
+			if err := s.EventDelivered(ctx, ev.Seq, "me"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := s.PruneEvents(ctx, time.Now().Add(time.Second)); err != nil || n != 5 {
+			t.Errorf("prune of 5 delivered rows in batches of 2: %d, %v; want 5", n, err)
+		}
+		if n := e.scalar(t, "SELECT count(*) FROM webhook_outbox WHERE url = '"+hookA+"'"); n != 0 {
+			t.Errorf("%d of hookA's delivered rows left, want 0", n)
+		}
+	})
+}
