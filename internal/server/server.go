@@ -97,6 +97,10 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // waits for in-flight requests until ctx ends.
 func (s *Server) Stop(ctx context.Context) error {
 	err := s.srv.ShutdownWithContext(ctx)
+	// fasthttp's shutdown returns at once, and forgets it was asked, when
+	// its Serve has not taken the listener yet (a signal during start-up
+	// with no drain): closing the listener ends that Serve too.
+	_ = s.limited.Close()
 	s.limited.stopWatching()
 	if serveErr := <-s.done; serveErr != nil && !errors.Is(serveErr, net.ErrClosed) {
 		return fmt.Errorf("serve: %w", serveErr)

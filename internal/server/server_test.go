@@ -110,3 +110,29 @@ func TestRedactQuoted(t *testing.T) {
 		}
 	}
 }
+
+// TestStopRightAfterServeReturns: a SIGTERM during start-up with no drain
+// stops the server before fasthttp has taken the listener; Stop must still
+// end serving and return.
+func TestStopRightAfterServeReturns(t *testing.T) {
+	for i := range 30 {
+		s := New(config.Default().Server, func(*fasthttp.RequestCtx) {}, slog.New(slog.DiscardHandler))
+		ln, err := Listen("127.0.0.1:0", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Serve(ln)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		stopped := make(chan error, 1)
+		go func() { stopped <- s.Stop(ctx) }()
+		select {
+		case err := <-stopped:
+			if err != nil {
+				t.Errorf("round %d: Stop: %v", i, err)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("round %d: Stop right after Serve still waiting after 3s", i)
+		}
+		cancel()
+	}
+}
