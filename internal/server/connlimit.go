@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"strconv"
@@ -28,6 +29,9 @@ type limitListener struct {
 
 	// Whole HTTP responses but for the Date header, encoded once.
 	busy, crowded refusal
+
+	acceptErrors atomic.Int64 // failed accepts retried, for tests
+	log          *Logger      // rate-limited; nil in tests
 }
 
 func newLimitListener(ln net.Listener, name string, max, perIP int, t Timeouts) *limitListener {
@@ -81,11 +85,26 @@ func (r refusal) at(now time.Time) []byte {
 // Accept returns the next connection within the limits; the others are
 // answered and closed here, so fasthttp never sees them.
 func (l *limitListener) Accept() (net.Conn, error) {
+	var backoff time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			return nil, err
+			if errors.Is(err, net.ErrClosed) {
+				return nil, err
+			}
+			// Out of file descriptors (EMFILE, ENFILE) or another passing
+			// failure: fasthttp would end Serve for good on anything but a
+			// timeout, leaving the port bound and dead. Wait and try again,
+			// as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.acceptErrors.Add(1)
+			if l.log != nil {
+				l.log.Printf("accept failed, retrying in %s: %v", backoff, err)
+			}
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		lc := &limitedConn{l: l, ip: remoteIP(c)}
 		lc.watch(c, l.watch)
 		if answer := l.admit(lc); answer != nil {

@@ -3,11 +3,15 @@ package server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,5 +122,50 @@ func TestConnectionCapsAnswerWithProblems(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+}
+
+// failingListener fails its first n Accepts the way a process out of file
+// descriptors does, then accepts for real.
+type failingListener struct {
+	net.Listener
+	n atomic.Int32
+}
+
+func (f *failingListener) Accept() (net.Conn, error) {
+	if f.n.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return f.Listener.Accept()
+}
+
+// TestAcceptSurvivesRunningOutOfDescriptors: fasthttp ends Serve on any
+// accept error but a timeout; the listener must wait and retry instead.
+func TestAcceptSurvivesRunningOutOfDescriptors(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &failingListener{Listener: inner}
+	fl.n.Store(3)
+	l := newLimitListener(fl, "hotpath", 10, 0, Timeouts{Read: time.Second, Write: time.Second, Idle: time.Second})
+	defer l.stopWatching()
+	defer l.Close()
+	client, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatalf("Accept after 3 EMFILE failures: %v, want the next connection", err)
+	}
+	c.Close()
+	if n := l.acceptErrors.Load(); n != 3 {
+		t.Errorf("%d failed accepts retried, want 3", n)
+	}
+	l.Close()
+	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept on a closed listener: %v, want net.ErrClosed", err)
 	}
 }

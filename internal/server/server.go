@@ -87,6 +87,7 @@ func Listen(addr string, reusePort bool) (net.Listener, error) {
 func (s *Server) Serve(ln net.Listener) {
 	s.ln = ln
 	s.limited = newLimitListener(ln, s.srv.Name, s.maxConns, s.perIP, s.timeouts)
+	s.limited.log, _ = s.srv.Logger.(*Logger)
 	go func() { s.done <- s.srv.Serve(s.limited) }()
 }
 
