@@ -34,7 +34,7 @@ type Server struct {
 func New(cfg config.Server, handler fasthttp.RequestHandler, log *slog.Logger) *Server {
 	return &Server{
 		srv: &fasthttp.Server{
-			Handler: handler,
+			Handler: startsResponse(handler),
 			// Name is never empty (config validates it), so Server: hotpath
 			// is sent; this only stops fasthttp advertising itself.
 			Name:                  cfg.Name,

@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Timeouts bound how long a connection may block the server: the read of a
@@ -95,6 +97,20 @@ type watchedConn struct {
 
 func (c *watchedConn) watch(conn net.Conn, w *watchdog) {
 	c.Conn, c.w, c.wait = conn, w, w.read
+}
+
+// startsResponse tells the serving connection, before each request is
+// handled, that the next Write begins a new response. Pipelined requests
+// already in the read buffer are served with no Read in between, which is
+// where the connection otherwise learns it; without this every response of
+// such a batch would share the first one's write timeout.
+func startsResponse(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if c, ok := ctx.Conn().(*limitedConn); ok {
+			c.responseAt = 0
+		}
+		h(ctx)
+	}
 }
 
 // expectBody tells the connection that the interim 100 Continue it is about

@@ -1,11 +1,21 @@
 package server
 
 import (
+	"bufio"
+	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/hotpath/hotpath/internal/config"
 )
 
 // watchedPair returns a connection under a running watchdog with timeouts
@@ -178,5 +188,69 @@ func BenchmarkSweep10000(b *testing.B) {
 	}
 	for b.Loop() {
 		l.sweep(l.watch.now())
+	}
+}
+
+// slowReader reads at most chunk bytes every pause: a healthy client on a
+// slow link.
+type slowReader struct {
+	r     io.Reader
+	chunk int
+	pause time.Duration
+}
+
+func (s slowReader) Read(b []byte) (int, error) {
+	time.Sleep(s.pause)
+	return s.r.Read(b[:min(len(b), s.chunk)])
+}
+
+// TestTimeoutsGiveEachPipelinedResponseTheWriteTimeout: requests that
+// arrive together are served with no Read in between; each response must
+// still get its own write timeout, as fasthttp's own WriteTimeout gives,
+// not the first one's.
+func TestTimeoutsGiveEachPipelinedResponseTheWriteTimeout(t *testing.T) {
+	// Bodies larger than the kernel's socket buffers, so writes block on
+	// the reader.
+	body := strings.Repeat("x", 8<<20)
+	cfg := config.Default().Server
+	cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout = 2*time.Second, 2*time.Second, 2*time.Second
+	s := New(cfg, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString(body)
+	}, slog.New(slog.DiscardHandler))
+	ln, err := Listen("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Serve(ln)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Stop(ctx)
+	}()
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	const n = 6
+	if _, err := c.Write([]byte(strings.Repeat("GET / HTTP/1.1\r\nHost: x\r\n\r\n", n))); err != nil {
+		t.Fatal(err)
+	}
+	// About 0.5s to read each 8 MiB answer: well within the 2s write
+	// timeout each, beyond it for the six together.
+	br := bufio.NewReaderSize(slowReader{c, 64 << 10, 2 * time.Millisecond}, 64<<10)
+	start := time.Now()
+	defer func() { t.Logf("%d responses read in %s", n, time.Since(start)) }()
+	for i := range n {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d after %s: %v", i+1, time.Since(start), err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		if err != nil || len(got) != len(body) {
+			t.Fatalf("response %d after %s: %d of %d bytes, %v: cut by a write timeout that began with an earlier response",
+				i+1, time.Since(start), len(got), len(body), err)
+		}
 	}
 }
