@@ -176,13 +176,21 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	log.Info("serving", "addr", app.Addr().String(), "admin_addr", adm.Addr().String())
 
 	sig := <-signals
+	first := time.Now()
 	log.Info("draining", "signal", sig.String(), "drain", cfg.Shutdown.Drain.String())
 	draining.Store(true)
 	go func() {
 		// A second signal means the operator wants out now.
-		s := <-signals
-		log.Warn("second signal, exiting at once", "signal", s.String())
-		os.Exit(1)
+		for s := range signals {
+			if prefork.IsChild() && time.Since(first) < time.Second {
+				// A signal to the whole process group (Ctrl-C, systemd)
+				// reaches a prefork child twice: directly and from the master.
+				continue
+			}
+			log.Warn("second signal, exiting at once", "signal", s.String())
+			flushAccessLog(access, time.Second)
+			os.Exit(1)
+		}
 	}()
 	time.Sleep(cfg.Shutdown.Drain)
 
@@ -194,12 +202,30 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		log.Error("stop", "err", err)
 		status = 1
 	}
-	if err := adm.Stop(stopCtx); err != nil {
+	// The admin listener gets its own short bound: the app's stop may have
+	// used up shutdown.timeout, and a scrape in flight is quick.
+	admCtx, admCancel := context.WithTimeout(ctx, time.Second)
+	defer admCancel()
+	if err := adm.Stop(admCtx); err != nil {
 		log.Error("stop", "err", err)
 		status = 1
 	}
 	log.Info("stopped", "status", status)
 	return status
+}
+
+// flushAccessLog writes out the queued access-log lines, unless stdout
+// blocks for longer than wait: a forced exit must not hang on it.
+func flushAccessLog(access *accesslog.Logger, wait time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		access.Stop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(wait):
+	}
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -298,11 +298,17 @@ func TestDrainSequence(t *testing.T) {
 }
 
 func TestSecondSignalExitsAtOnce(t *testing.T) {
-	p := startProc(t, "--shutdown.drain=30s")
+	p := startProc(t, "--shutdown.drain=30s", "--log.access_sample=1")
+	for range 3 {
+		get(t, "GET", p.app+"/plaintext")
+	}
 	p.signal(t, syscall.SIGTERM)
 	time.Sleep(200 * time.Millisecond)
 	p.signal(t, syscall.SIGINT)
 	if code := p.wait(t, 5*time.Second); code == 0 {
 		t.Errorf("exit status 0 after a second signal, want non-zero (interrupted drain)")
+	}
+	if n := strings.Count(p.stdout.String(), `"path":"/plaintext"`); n != 3 {
+		t.Errorf("%d of 3 access-log lines written before the forced exit, want all:\n%s", n, p.stdout.String())
 	}
 }

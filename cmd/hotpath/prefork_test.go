@@ -52,10 +52,12 @@ func childrenOf(t *testing.T, pid int) []int {
 	return out
 }
 
-func TestPreforkServesFromChildrenAndDrainsOnSIGTERM(t *testing.T) {
+// startPrefork starts a prefork master and waits until its 2 children serve.
+func startPrefork(t *testing.T, args ...string) *proc {
+	t.Helper()
 	app, adm := freePort(t), freePort(t)
-	p := startProcNoWait(t, "--server.prefork=true",
-		fmt.Sprintf("--server.addr=127.0.0.1:%d", app), fmt.Sprintf("--admin.addr=127.0.0.1:%d", adm))
+	p := startProcNoWait(t, append([]string{"--server.prefork=true",
+		fmt.Sprintf("--server.addr=127.0.0.1:%d", app), fmt.Sprintf("--admin.addr=127.0.0.1:%d", adm)}, args...)...)
 	p.app, p.admin = fmt.Sprintf("http://127.0.0.1:%d", app), fmt.Sprintf("http://127.0.0.1:%d", adm)
 	deadline := time.Now().Add(20 * time.Second)
 	for len(childrenOf(t, p.cmd.Process.Pid)) < 2 || !answers(p.app+"/plaintext") {
@@ -64,6 +66,11 @@ func TestPreforkServesFromChildrenAndDrainsOnSIGTERM(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	return p
+}
+
+func TestPreforkServesFromChildrenAndDrainsOnSIGTERM(t *testing.T) {
+	p := startPrefork(t)
 	// A new connection per request: SO_REUSEPORT spreads connections, not
 	// requests, across the children.
 	fresh := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -103,4 +110,22 @@ func answers(url string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == 200
+}
+
+// TestPreforkDrainsOnAProcessGroupSignal: Ctrl-C or systemd signal the
+// whole group, so each child gets the signal directly and again from the
+// master; that is one request to drain, not a second signal.
+func TestPreforkDrainsOnAProcessGroupSignal(t *testing.T) {
+	p := startPrefork(t, "--shutdown.drain=300ms")
+	for _, pid := range append(childrenOf(t, p.cmd.Process.Pid), p.cmd.Process.Pid) {
+		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Errorf("master exit status %d after a group SIGTERM, want 0:\n%s", code, p.stderr.String())
+	}
+	if n := strings.Count(p.stderr.String(), `"msg":"stopped"`); n != 2 || strings.Contains(p.stderr.String(), "second signal") {
+		t.Errorf("%d children stopped cleanly (want 2), or one took the copy for a second signal:\n%s", n, p.stderr.String())
+	}
 }
