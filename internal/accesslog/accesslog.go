@@ -5,7 +5,6 @@
 package accesslog
 
 import (
-	"bufio"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -47,7 +46,8 @@ const maxField = 2048
 // Logger is the access-log writer. Acquire a Record, fill it, Submit it.
 type Logger struct {
 	queue   chan *Record
-	out     *bufio.Writer
+	out     io.Writer
+	batch   []byte // whole lines waiting to be written, at most atomicWrite bytes
 	dropped *vm.Counter
 	// free holds records ready for reuse. Unlike a sync.Pool it is never
 	// emptied by the GC, so once warm a logged request allocates nothing,
@@ -64,7 +64,8 @@ type Logger struct {
 func New(w io.Writer, buffer int, dropped *vm.Counter) *Logger {
 	return &Logger{
 		queue:   make(chan *Record, buffer),
-		out:     bufio.NewWriterSize(w, 64<<10),
+		out:     w,
+		batch:   make([]byte, 0, atomicWrite),
 		dropped: dropped,
 		free:    make(chan *Record, buffer),
 		quit:    make(chan struct{}),
@@ -136,7 +137,7 @@ func (l *Logger) run() {
 				case r := <-l.queue:
 					line = l.write(line, r)
 				default:
-					_ = l.out.Flush()
+					l.flush()
 					return
 				}
 			}
@@ -144,18 +145,48 @@ func (l *Logger) run() {
 	}
 }
 
-// write formats and buffers one record, flushing when nothing else waits so
+// atomicWrite is PIPE_BUF on Linux: a write to a pipe of at most this many
+// bytes is not interleaved with other writers' (prefork children share
+// stdout), so the writer sends whole lines in writes no larger.
+const atomicWrite = 4096
+
+// write formats and batches one record, writing when nothing else waits so
 // lines reach the sink promptly at low rates and in batches at high ones.
 func (l *Logger) write(line []byte, r *Record) []byte {
 	line = AppendJSON(line[:0], r)
 	l.Release(r)
-	// A write error (a closed stdout) cannot be reported anywhere better than
-	// by losing the line; keep draining so requests never block.
-	_, _ = l.out.Write(line)
+	if len(l.batch)+len(line) > atomicWrite {
+		l.flush()
+	}
+	if len(line) > atomicWrite {
+		l.send(line) // cannot be atomic; alone, it at least splits no other line
+	} else {
+		l.batch = append(l.batch, line...)
+	}
 	if len(l.queue) == 0 {
-		_ = l.out.Flush()
+		l.flush()
 	}
 	return line
+}
+
+func (l *Logger) flush() {
+	if len(l.batch) > 0 {
+		l.send(l.batch)
+		l.batch = l.batch[:0]
+	}
+}
+
+// send writes b whole. A write error (a closed stdout) cannot be reported
+// anywhere better than by losing the lines; keep draining so requests
+// never block.
+func (l *Logger) send(b []byte) {
+	for len(b) > 0 {
+		n, err := l.out.Write(b)
+		if err != nil {
+			return
+		}
+		b = b[n:]
+	}
 }
 
 // Append copies src into dst (capped at maxField bytes) and returns it.

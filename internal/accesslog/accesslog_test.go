@@ -68,6 +68,51 @@ func TestStopFlushesQueuedRecords(t *testing.T) {
 	}
 }
 
+// writesRecorder keeps every Write call apart.
+type writesRecorder struct{ writes []string }
+
+func (w *writesRecorder) Write(p []byte) (int, error) {
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
+}
+
+// TestWritesAreWholeLinesWithinPipeBuf: prefork children share stdout, and
+// a pipe keeps a write apart from other writers' only up to 4096 bytes, so
+// every write holds whole lines and no more than that, but for a line that
+// is longer on its own.
+func TestWritesAreWholeLinesWithinPipeBuf(t *testing.T) {
+	var out writesRecorder
+	l := New(&out, 512, vm.NewSet().NewCounter("d"))
+	for i := range 300 { // queued before the writer starts: one long batch
+		r, ok := l.Acquire()
+		if !ok {
+			t.Fatal("no free record")
+		}
+		r.Path = Append(r.Path, []byte("/queries?queries="+strings.Repeat("9", i%40)))
+		if i == 150 {
+			r.UserAgent = Append(r.UserAgent, []byte(strings.Repeat("u", 2000)))
+			r.Path = Append(r.Path, []byte("/"+strings.Repeat("p", 2000)))
+		}
+		l.Submit(r)
+	}
+	l.Start()
+	l.Stop()
+	lines := 0
+	for i, w := range out.writes {
+		if !strings.HasSuffix(w, "\n") {
+			t.Fatalf("write %d does not end a line: %.80q", i, w)
+		}
+		n := strings.Count(w, "\n")
+		lines += n
+		if len(w) > atomicWrite && n > 1 {
+			t.Errorf("write %d holds %d lines in %d bytes, want at most %d bytes unless it is one line", i, n, len(w), atomicWrite)
+		}
+	}
+	if lines != 300 || len(out.writes) < 2 {
+		t.Errorf("%d lines in %d writes, want 300 in several", lines, len(out.writes))
+	}
+}
+
 func TestAppendJSONEscapesHostileBytes(t *testing.T) {
 	hostile := []string{
 		"/a\"b\\c", "/x\n{\"level\":\"ERROR\"}", "\x00\x01\x1f\x7f", "<script>&</script>",
