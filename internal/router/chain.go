@@ -190,6 +190,16 @@ func (c *chain) recovered(ctx *fasthttp.RequestCtx, p any) {
 		"path", string(ctx.Path()),
 		"request_id", string(ctx.Response.Header.PeekBytes(requestIDKey)),
 		"stack", string(debug.Stack()))
-	ctx.Response.ResetBody()
+	// Nothing the handler set may go out with the 500 (a Set-Cookie, a
+	// Location, a cache header): start from a clean response, keeping the
+	// request id and the chain's own headers.
+	id := append([]byte(nil), ctx.Response.Header.PeekBytes(requestIDKey)...)
+	closing := ctx.Response.ConnectionClose()
+	ctx.Response.Reset()
+	ctx.Response.Header.SetCanonical(requestIDKey, id)
+	ctx.Response.Header.SetCanonical(nosniffKey, nosniffValue)
+	if closing {
+		ctx.SetConnectionClose()
+	}
 	problem.WriteStatus(ctx, fasthttp.StatusInternalServerError, "the server could not complete the request")
 }

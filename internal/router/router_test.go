@@ -111,6 +111,8 @@ func TestPanicBecomesLogged500(t *testing.T) {
 	ts := newTestServer(t, 0, time.Hour, 0, func(r *Router) {
 		r.GET("/boom", func(ctx *fasthttp.RequestCtx) {
 			ctx.SetBodyString("partial output")
+			ctx.Response.Header.Set("Set-Cookie", "session=half-made")
+			ctx.Response.Header.Set("Cache-Control", "public, max-age=3600")
 			panic("kaboom")
 		})
 		r.GET("/ok", func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") })
@@ -118,6 +120,12 @@ func TestPanicBecomesLogged500(t *testing.T) {
 	resp, body := fetch(t, ts.url+"/boom")
 	if resp.StatusCode != 500 || resp.Header.Get("Content-Type") != "application/problem+json" || strings.Contains(body, "partial") || strings.Contains(body, "kaboom") {
 		t.Errorf("panic: %d %q %q, want a bare 500 problem", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if resp.Header.Get("Set-Cookie") != "" || resp.Header.Get("Cache-Control") != "" {
+		t.Errorf("the 500 carries headers the handler set before panicking: %v", resp.Header)
+	}
+	if resp.Header.Get("X-Request-Id") == "" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("the 500 lost the chain's headers: %v", resp.Header)
 	}
 	if log := ts.appLog.String(); !strings.Contains(log, "kaboom") || !strings.Contains(log, "goroutine") {
 		t.Errorf("application log lacks the panic and its stack:\n%s", log)
