@@ -228,13 +228,18 @@ func TestFailingReceiverGetsEveryEventOnceItRecovers(t *testing.T) {
 	waitMetric(t, fx.set, "webhook_outbox_backlog", 0)
 }
 
-func TestMaxAttemptsGivesUpAndMovesOn(t *testing.T) {
-	r := newReceiver(t, func(n int) int {
-		if n < 2 {
-			return http.StatusBadRequest
+// failFirst answers code to the first n requests, then 200.
+func failFirst(n, code int) func(int) int {
+	return func(i int) int {
+		if i < n {
+			return code
 		}
 		return http.StatusOK
-	})
+	}
+}
+
+func TestMaxAttemptsGivesUpAndMovesOn(t *testing.T) {
+	r := newReceiver(t, failFirst(2, http.StatusBadRequest))
 	cfg := webhooks(r.URL)
 	cfg.MaxAttempts = 2
 	fx := start(t, cfg)
@@ -250,12 +255,7 @@ func TestMaxAttemptsGivesUpAndMovesOn(t *testing.T) {
 // request reaches it, so those claims must not count toward max_attempts;
 // the head event is delivered after the cool-down, not given up.
 func TestOpenBreakerSpendsNoAttempts(t *testing.T) {
-	r := newReceiver(t, func(n int) int {
-		if n < 5 { // opens the breaker (5 failures in a row)
-			return http.StatusInternalServerError
-		}
-		return http.StatusOK
-	})
+	r := newReceiver(t, failFirst(5, http.StatusInternalServerError)) // opens the breaker: 5 failures in a row
 	cfg := webhooks(r.URL)
 	cfg.MaxAttempts = 6
 	fx := start(t, cfg)

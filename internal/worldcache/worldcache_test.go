@@ -10,12 +10,19 @@ import (
 	"github.com/hotpath/hotpath/internal/store"
 )
 
-func TestCacheLoadsFromTheStoreAndFollowsUpdates(t *testing.T) {
-	db, err := store.OpenSQLite(context.Background(), store.Options{DSN: filepath.Join(t.TempDir(), "c.db")})
+// openStore opens a fresh, seeded SQLite store, closed at the test's end.
+func openStore(tb testing.TB) *store.SQLite {
+	tb.Helper()
+	db, err := store.OpenSQLite(context.Background(), store.Options{DSN: filepath.Join(tb.TempDir(), "c.db")})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer db.Close()
+	tb.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func TestCacheLoadsFromTheStoreAndFollowsUpdates(t *testing.T) {
+	db := openStore(t)
 	c := New()
 	if err := c.Ready(context.Background()); err == nil {
 		t.Fatal("Ready before loading, want an error")
@@ -53,11 +60,7 @@ func TestCacheLoadsFromTheStoreAndFollowsUpdates(t *testing.T) {
 // process's, or one whose update lost a race) shows after one refresh.
 func TestRefreshRepairsAStaleEntry(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "c.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	c := New()
 	c.Start(db, time.Second, 10*time.Millisecond, 50*time.Millisecond, slog.New(slog.DiscardHandler))
 	defer c.Stop()
@@ -90,11 +93,7 @@ func TestRefreshRepairsAStaleEntry(t *testing.T) {
 // the first load, and Stop returns.
 func TestNoRefreshKeepsOnlyOwnWrites(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.OpenSQLite(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "c.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	c := New()
 	c.Start(db, time.Second, 10*time.Millisecond, 0, slog.New(slog.DiscardHandler))
 	before, _ := c.Get([]int32{42}, nil)
@@ -110,11 +109,7 @@ func TestNoRefreshKeepsOnlyOwnWrites(t *testing.T) {
 
 // BenchmarkReload is what one refresh costs: every World read and stored.
 func BenchmarkReload(b *testing.B) {
-	db, err := store.OpenSQLite(context.Background(), store.Options{DSN: filepath.Join(b.TempDir(), "c.db")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(b)
 	c := New()
 	log := slog.New(slog.DiscardHandler)
 	for b.Loop() {
