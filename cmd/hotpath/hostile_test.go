@@ -326,3 +326,28 @@ func TestParseErrorsDoNotLogCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalsBeforeTheRouterAreCounted: answers no route sees (requests
+// fasthttp cannot read, the connection caps) are in /metrics all the same.
+func TestRefusalsBeforeTheRouterAreCounted(t *testing.T) {
+	p := startProc(t, "--server.max_conns_per_ip=1")
+	defer p.stop(t)
+	for _, payload := range []string{
+		"GET /plaintext HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",                                 // 400
+		"GET /plaintext HTTP/1.1\r\nHost: x\r\nCookie: " + strings.Repeat("c", 17<<10) + "\r\n\r\n", // 431
+	} {
+		if a := exchange(t, appAddr(p), []byte(payload), 5*time.Second); a.status != 400 && a.status != 431 {
+			t.Fatalf("%.40q: status %d, want 400 or 431", payload, a.status)
+		}
+	}
+	held := dialApp(t, p, "GET /plaintext HTTP/1.1\r\nHost: x\r\n")
+	defer held.Close()
+	if a := exchange(t, appAddr(p), []byte("GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"), 5*time.Second); a.status != 429 {
+		t.Fatalf("second connection from one IP: status %d, want 429", a.status)
+	}
+	for code, want := range map[string]float64{"400": 1, "431": 1, "429": 1, "503": 0} {
+		if v := metricValue(t, p, `http_refused_total{code="`+code+`"}`); v != want {
+			t.Errorf("http_refused_total{code=%q} = %v, want %v", code, v, want)
+		}
+	}
+}

@@ -161,6 +161,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	app := server.New(cfg.Server, h, log)
+	app.OnRefusal(reg.Refused)
 
 	adm := admin.New(ready, reg, cfg.Admin.Pprof, log)
 	if err := adm.Start(cfg.Admin.Addr, prefork.IsChild()); err != nil {

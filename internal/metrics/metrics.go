@@ -36,7 +36,13 @@ type Registry struct {
 	AccessLogDropped *vm.Counter
 	// Panics counts handler panics recovered as 500.
 	Panics *vm.Counter
+
+	refused map[int]*vm.Counter // by status, made up front
 }
+
+// refusalCodes are the statuses answered before a request reaches the
+// router: the connection caps and requests fasthttp could not read.
+var refusalCodes = []int{400, 408, 413, 429, 431, 503}
 
 // New creates a registry with the server-wide metrics registered.
 func New(version string) *Registry {
@@ -46,6 +52,10 @@ func New(version string) *Registry {
 	r.Overloaded = r.set.NewCounter("http_overload_rejections_total")
 	r.AccessLogDropped = r.set.NewCounter("access_log_dropped_total")
 	r.Panics = r.set.NewCounter("http_panics_recovered_total")
+	r.refused = make(map[int]*vm.Counter, len(refusalCodes))
+	for _, code := range refusalCodes {
+		r.refused[code] = r.set.NewCounter(fmt.Sprintf("http_refused_total{code=\"%d\"}", code))
+	}
 	r.set.NewGauge("http_requests_in_flight", func() float64 { return float64(r.inflight.Load()) })
 	r.set.NewGauge(fmt.Sprintf("hotpath_build_info{version=%q,goversion=%q}", version, runtime.Version()), func() float64 { return 1 })
 	// go_gomaxprocs comes with vm.WriteProcessMetrics; the memory limit
@@ -57,6 +67,15 @@ func New(version string) *Registry {
 		return 0
 	})
 	return r
+}
+
+// Refused counts an answer given before a request reached the router.
+func (r *Registry) Refused(status int) {
+	if c, ok := r.refused[status]; ok {
+		c.Inc()
+		return
+	}
+	r.set.GetOrCreateCounter(fmt.Sprintf("http_refused_total{code=\"%d\"}", status)).Inc()
 }
 
 // Set is the underlying metric set, for components that register their own

@@ -30,8 +30,9 @@ type limitListener struct {
 	// Whole HTTP responses but for the Date header, encoded once.
 	busy, crowded refusal
 
-	acceptErrors atomic.Int64 // failed accepts retried, for tests
-	log          *Logger      // rate-limited; nil in tests
+	acceptErrors atomic.Int64     // failed accepts retried, for tests
+	log          *Logger          // rate-limited; nil in tests
+	refused      func(status int) // told of each refusal; nil in tests
 }
 
 func newLimitListener(ln net.Listener, name string, max, perIP int, t Timeouts) *limitListener {
@@ -61,11 +62,15 @@ func (l *limitListener) stopWatching() { l.watch.close() }
 
 // refusal is a complete answer written on a connection that is then
 // closed: head, then the Date line of the moment, then tail.
-type refusal struct{ head, tail []byte }
+type refusal struct {
+	status     int
+	head, tail []byte
+}
 
 func newRefusal(name string, status int, detail string) refusal {
 	body := problem.Static(status, detail)
 	return refusal{
+		status: status,
 		head: []byte("HTTP/1.1 " + strconv.Itoa(status) + " " + fasthttp.StatusMessage(status) + "\r\n" +
 			"Server: " + name + "\r\nDate: "),
 		tail: []byte("\r\nContent-Type: " + problem.ContentType + "\r\n" +
@@ -110,6 +115,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if answer := l.admit(lc); answer != nil {
 			// A fresh socket's send buffer takes this at once; the deadline
 			// keeps a peer with a zero window from stalling the accept loop.
+			if l.refused != nil {
+				l.refused(answer.status)
+			}
 			now := time.Now()
 			_ = c.SetWriteDeadline(now.Add(100 * time.Millisecond))
 			_, _ = c.Write(answer.at(now)) // the connection is closed either way

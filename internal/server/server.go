@@ -28,43 +28,52 @@ type Server struct {
 	// enforced by the listener Serve wraps.
 	maxConns, perIP int
 	timeouts        Timeouts
+	refused         func(status int)
 }
 
 // New builds the fasthttp.Server for handler from the server section.
 func New(cfg config.Server, handler fasthttp.RequestHandler, log *slog.Logger) *Server {
-	return &Server{
-		srv: &fasthttp.Server{
-			Handler: startsResponse(handler),
-			// Name is never empty (config validates it), so Server: hotpath
-			// is sent; this only stops fasthttp advertising itself.
-			Name:                  cfg.Name,
-			NoDefaultServerHeader: true,
-			ErrorHandler:          answerError,
-			ExpectHandler:         expectUnder(cfg.MaxBodySize),
-			// No Read/Write/IdleTimeout here: the listener's watchdog
-			// enforces them without a clock read per request (Timeouts),
-			// and the request time is read only by whoever asks for it.
-			LazyRequestTime:    true,
-			MaxRequestBodySize: cfg.MaxBodySize,
-			ReadBufferSize:     cfg.ReadBufferSize,
-			// The listener enforces the connection caps with problem answers;
-			// fasthttp counts a connection a moment longer than the listener
-			// does, so its own plain-text cap gets room never to trigger.
-			Concurrency: 2 * cfg.Concurrency,
-			// In-flight responses during Shutdown carry Connection: close.
-			CloseOnShutdown: true,
-			// No buffer dump in parse errors; Logger cuts what they quote.
-			SecureErrorLogMessage: true,
-			// Multipart parsing through FormValue has no size limit.
-			DisablePreParseMultipartForm: true,
-			Logger:                       NewLogger(log, "app"),
-		},
+	s := &Server{
 		done:     make(chan error, 1),
 		maxConns: cfg.Concurrency,
 		perIP:    cfg.MaxConnsPerIP,
 		timeouts: Timeouts{Read: cfg.ReadTimeout, Write: cfg.WriteTimeout, Idle: cfg.IdleTimeout},
+		refused:  func(int) {},
 	}
+	s.srv = &fasthttp.Server{
+		Handler: startsResponse(handler),
+		// Name is never empty (config validates it), so Server: hotpath
+		// is sent; this only stops fasthttp advertising itself.
+		Name:                  cfg.Name,
+		NoDefaultServerHeader: true,
+		ErrorHandler:          s.answerError,
+		ExpectHandler:         s.expectUnder(cfg.MaxBodySize),
+		// No Read/Write/IdleTimeout here: the listener's watchdog
+		// enforces them without a clock read per request (Timeouts),
+		// and the request time is read only by whoever asks for it.
+		LazyRequestTime:    true,
+		MaxRequestBodySize: cfg.MaxBodySize,
+		ReadBufferSize:     cfg.ReadBufferSize,
+		// The listener enforces the connection caps with problem answers;
+		// fasthttp counts a connection a moment longer than the listener
+		// does, so its own plain-text cap gets room never to trigger.
+		Concurrency: 2 * cfg.Concurrency,
+		// In-flight responses during Shutdown carry Connection: close.
+		CloseOnShutdown: true,
+		// No buffer dump in parse errors; Logger cuts what they quote.
+		SecureErrorLogMessage: true,
+		// Multipart parsing through FormValue has no size limit.
+		DisablePreParseMultipartForm: true,
+		Logger:                       NewLogger(log, "app"),
+	}
+	return s
 }
+
+// OnRefusal sets what is told the status of every answer given before a
+// request reaches the handler: the connection caps' 503 and 429, and the
+// 400, 408, 413 and 431 for requests fasthttp could not read. The metrics
+// count them there, since no route sees them. Call it before Serve.
+func (s *Server) OnRefusal(f func(status int)) { s.refused = f }
 
 // Listen binds addr, with SO_REUSEPORT when reusePort is set so several
 // processes can share the port.
@@ -88,6 +97,7 @@ func (s *Server) Serve(ln net.Listener) {
 	s.ln = ln
 	s.limited = newLimitListener(ln, s.srv.Name, s.maxConns, s.perIP, s.timeouts)
 	s.limited.log, _ = s.srv.Logger.(*Logger)
+	s.limited.refused = s.refused
 	go func() { s.done <- s.srv.Serve(s.limited) }()
 }
 
