@@ -76,10 +76,7 @@ var epoch = time.Now()
 func (c *chain) serve(ctx *fasthttp.RequestCtx) {
 	id, status, refusal := c.guard.check(ctx)
 	c.setRequestID(ctx, id)
-	ctx.Response.Header.SetCanonical(nosniffKey, nosniffValue)
-	if c.Draining != nil && c.Draining.Load() {
-		ctx.SetConnectionClose()
-	}
+	c.stamp(ctx)
 	if status != 0 {
 		start := time.Since(epoch)
 		refuse(ctx, status, refusal)
@@ -132,6 +129,15 @@ func (c *chain) settle(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration)
 		c.recovered(ctx, p)
 	}
 	c.finish(ctx, rt, start)
+}
+
+// stamp puts the chain's own headers on every answer: nosniff, and
+// Connection: close while draining.
+func (c *chain) stamp(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.SetCanonical(nosniffKey, nosniffValue)
+	if c.Draining != nil && c.Draining.Load() {
+		ctx.SetConnectionClose()
+	}
 }
 
 // setRequestID echoes a safe incoming X-Request-ID or makes a new one.
@@ -192,12 +198,12 @@ func (c *chain) recovered(ctx *fasthttp.RequestCtx, p any) {
 		"stack", string(debug.Stack()))
 	// Nothing the handler set may go out with the 500 (a Set-Cookie, a
 	// Location, a cache header): start from a clean response, keeping the
-	// request id and the chain's own headers.
+	// request id, a close already decided, and the chain's own headers.
 	id := append([]byte(nil), ctx.Response.Header.PeekBytes(requestIDKey)...)
 	closing := ctx.Response.ConnectionClose()
 	ctx.Response.Reset()
 	ctx.Response.Header.SetCanonical(requestIDKey, id)
-	ctx.Response.Header.SetCanonical(nosniffKey, nosniffValue)
+	c.stamp(ctx)
 	if closing {
 		ctx.SetConnectionClose()
 	}

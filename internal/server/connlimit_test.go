@@ -25,7 +25,14 @@ func startCapped(t *testing.T, concurrency, perIP int) string {
 	t.Helper()
 	cfg := config.Default().Server
 	cfg.Concurrency, cfg.MaxConnsPerIP = concurrency, perIP
-	s := New(cfg, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") }, slog.New(slog.DiscardHandler))
+	return serveLoopback(t, cfg, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") })
+}
+
+// serveLoopback serves h with cfg on a loopback port until the test ends
+// and returns the address.
+func serveLoopback(t *testing.T, cfg config.Server, h fasthttp.RequestHandler) string {
+	t.Helper()
+	s := New(cfg, h, slog.New(slog.DiscardHandler))
 	ln, err := Listen("127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)

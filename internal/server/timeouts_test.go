@@ -2,10 +2,8 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -214,20 +212,8 @@ func TestTimeoutsGiveEachPipelinedResponseTheWriteTimeout(t *testing.T) {
 	body := strings.Repeat("x", 8<<20)
 	cfg := config.Default().Server
 	cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout = 2*time.Second, 2*time.Second, 2*time.Second
-	s := New(cfg, func(ctx *fasthttp.RequestCtx) {
-		ctx.SetBodyString(body)
-	}, slog.New(slog.DiscardHandler))
-	ln, err := Listen("127.0.0.1:0", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Serve(ln)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-	}()
-	c, err := net.Dial("tcp", s.Addr().String())
+	addr := serveLoopback(t, cfg, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(body) })
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
