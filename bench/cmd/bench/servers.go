@@ -90,7 +90,11 @@ func (l launch) start(ctx context.Context, name string) (*server, error) {
 		argv = []string{l.hotpath, "-config", l.config,
 			"--server.addr=" + s.addr, "--admin.addr=" + s.admin,
 			"--db.driver=" + l.driver, "--db.dsn=" + dsn,
-			"--log.access_sample=0", "--shutdown.drain=0s"}
+			"--log.access_sample=0", "--shutdown.drain=0s",
+			// hotpath is the only writer here and updates its World cache
+			// itself; the periodic reload of all 10,000 Worlds would only
+			// add a burst of reads to whatever run it falls into.
+			"--db.cache_refresh=0s"}
 	} else {
 		pkg, extra := peerCommand(name)
 		argv = append([]string{filepath.Join(l.binDir, pkg), "-addr", s.addr, "-driver", l.driver, "-dsn", dsn}, extra...)
