@@ -144,7 +144,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString("ready\n")
 	case path == "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-		s.reg.WritePrometheus(ctx)
+		_ = s.reg.WritePrometheus(ctx) // into the response body buffer, which never fails a write
 	case s.pprof && strings.HasPrefix(path, "/debug/pprof/"):
 		pprofhandler.PprofHandler(ctx)
 	default:

@@ -4,6 +4,7 @@
 package metrics
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -89,10 +90,12 @@ func (r *Registry) Inflight() int64 { return r.inflight.Load() }
 func (r *Registry) AddInflight(delta int64) int64 { return r.inflight.Add(delta) }
 
 // WritePrometheus writes every metric, plus Go runtime and process metrics,
-// in the Prometheus text format.
-func (r *Registry) WritePrometheus(w io.Writer) {
-	r.set.WritePrometheus(w)
-	vm.WriteProcessMetrics(w)
+// in the Prometheus text format, each family with its HELP text (help.go).
+func (r *Registry) WritePrometheus(w io.Writer) error {
+	var buf bytes.Buffer
+	r.set.WritePrometheus(&buf)
+	vm.WriteProcessMetrics(&buf)
+	return writeWithHelp(w, buf.Bytes())
 }
 
 // Route holds the metric handles of one method and route template.
