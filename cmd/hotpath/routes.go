@@ -9,6 +9,7 @@ import (
 
 	"github.com/hotpath/hotpath/internal/accesslog"
 	"github.com/hotpath/hotpath/internal/api"
+	"github.com/hotpath/hotpath/internal/clientip"
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/metrics"
@@ -57,6 +58,10 @@ func buildHandler(cfg config.Config, e endpoints, reg *metrics.Registry, access 
 	if err != nil {
 		return nil, fmt.Errorf("build handler: %w", err)
 	}
+	clients, err := clientip.New(cfg.Server.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("build handler: server.trusted_proxies: %w", err)
+	}
 	r := router.New(reg, log)
 	registerRoutes(r, e)
 	return r.Handler(router.Options{
@@ -65,5 +70,6 @@ func buildHandler(cfg config.Config, e endpoints, reg *metrics.Registry, access 
 		Sampler:     accesslog.NewSampler(cfg.Log.AccessSample, cfg.Log.Slow),
 		MaxInflight: cfg.Server.MaxInflight,
 		Draining:    draining,
+		Clients:     clients,
 	}), nil
 }

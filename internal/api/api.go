@@ -58,6 +58,16 @@ func (a *API) context() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), a.timeout)
 }
 
+// authorize answers a write that carries no valid bearer token (401) and
+// reports whether its handler may go on.
+func (a *API) authorize(ctx *fasthttp.RequestCtx) bool {
+	if _, err := a.auth.Check(ctx); err != nil {
+		problem.Write(ctx, err)
+		return false
+	}
+	return true
+}
+
 func (a *API) fail(ctx *fasthttp.RequestCtx, err error) { WriteStoreError(ctx, a.log, err) }
 
 // WriteStoreError answers a failed store call with the status its cause

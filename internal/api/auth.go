@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 
 	"github.com/valyala/fasthttp"
 
@@ -36,15 +37,25 @@ var (
 	errBadToken = problem.New(fasthttp.StatusUnauthorized, "the bearer token is not valid")
 )
 
-// Check returns nil when the request carries a configured bearer token,
-// else a 401 problem (problem.Write adds WWW-Authenticate: Bearer).
-func (a *Auth) Check(ctx *fasthttp.RequestCtx) error {
+// Caller identifies the holder of a bearer token without the token: the
+// first 8 bytes of the token's SHA-256 digest. It is the same in every
+// replica and across restarts, so it can key state kept per caller (rate
+// limits, stored answers), and it is safe to log or store: the tokens are
+// random (16 characters or more), so it cannot be turned back into one.
+type Caller [8]byte
+
+// String is the caller as 16 hexadecimal digits.
+func (c Caller) String() string { return hex.EncodeToString(c[:]) }
+
+// Check returns the caller when the request carries a configured bearer
+// token, else a 401 problem (problem.Write adds WWW-Authenticate: Bearer).
+func (a *Auth) Check(ctx *fasthttp.RequestCtx) (Caller, error) {
 	if len(a.digests) == 0 {
-		return errWritesDisabled
+		return Caller{}, errWritesDisabled
 	}
 	token, ok := bearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
 	if !ok {
-		return errNoToken
+		return Caller{}, errNoToken
 	}
 	got := sha256.Sum256(token)
 	match := 0
@@ -52,9 +63,9 @@ func (a *Auth) Check(ctx *fasthttp.RequestCtx) error {
 		match |= subtle.ConstantTimeCompare(got[:], a.digests[i][:])
 	}
 	if match != 1 {
-		return errBadToken
+		return Caller{}, errBadToken
 	}
-	return nil
+	return Caller(got[:8]), nil
 }
 
 // bearer extracts the token of an "Authorization: Bearer <token>" value;

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -38,16 +41,45 @@ func TestAuthCheck(t *testing.T) {
 		if c.header != "" {
 			ctx.Request.Header.Set("Authorization", c.header)
 		}
-		err := c.auth.Check(&ctx)
+		caller, err := c.auth.Check(&ctx)
 		if (err == nil) != c.ok {
 			t.Errorf("Authorization %q (tokens configured: %v): %v, want ok=%v", c.header, len(c.auth.digests), err, c.ok)
+		}
+		if err == nil {
+			token := c.header[strings.LastIndexByte(c.header, ' ')+1:]
+			digest := sha256.Sum256([]byte(token))
+			if want := hex.EncodeToString(digest[:8]); caller.String() != want {
+				t.Errorf("Authorization %q: caller %s, want %s (the digest's first 8 bytes)", c.header, caller, want)
+			}
+			if strings.Contains(caller.String(), token) {
+				t.Errorf("caller %s holds the token", caller)
+			}
+		} else if caller != (Caller{}) {
+			t.Errorf("Authorization %q refused, yet caller %s", c.header, caller)
 		}
 		var pe *problem.Error
 		if err != nil && (!errors.As(err, &pe) || pe.Status != 401) {
 			t.Errorf("Authorization %q: %v, want a 401 problem", c.header, err)
 		}
 	}
-	if err := none.Check(&fasthttp.RequestCtx{}); err != errWritesDisabled {
+	if _, err := none.Check(&fasthttp.RequestCtx{}); err != errWritesDisabled {
 		t.Errorf("no tokens configured: %v, want the detail that names auth.tokens", err)
+	}
+}
+
+func TestCallersDiffer(t *testing.T) {
+	a := NewAuth([]string{"first-token-0123456789", "second-token-0123456789"})
+	ids := map[Caller]bool{}
+	for _, tok := range []string{"first-token-0123456789", "second-token-0123456789"} {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.Set("Authorization", "Bearer "+tok)
+		c, err := a.Check(&ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[c] = true
+	}
+	if len(ids) != 2 {
+		t.Errorf("two tokens gave %d callers, want 2", len(ids))
 	}
 }

@@ -135,8 +135,7 @@ func (a *API) GetFortune(ctx *fasthttp.RequestCtx) {
 // CreateFortune answers POST /api/v1/fortunes: 201 with the stored
 // fortune and its Location.
 func (a *API) CreateFortune(ctx *fasthttp.RequestCtx) {
-	if err := a.auth.Check(ctx); err != nil {
-		problem.Write(ctx, err)
+	if !a.authorize(ctx) {
 		return
 	}
 	var req NewFortune
@@ -158,8 +157,7 @@ func (a *API) CreateFortune(ctx *fasthttp.RequestCtx) {
 // DeleteFortune answers DELETE /api/v1/fortunes/{id}: 204, or 404 when
 // there is no such fortune.
 func (a *API) DeleteFortune(ctx *fasthttp.RequestCtx) {
-	if err := a.auth.Check(ctx); err != nil {
-		problem.Write(ctx, err)
+	if !a.authorize(ctx) {
 		return
 	}
 	id, err := pathID(ctx, maxFortuneID)

@@ -44,8 +44,7 @@ func (a *API) GetWorld(ctx *fasthttp.RequestCtx) {
 // PutWorld answers PUT /api/v1/worlds/{id}: it stores the new
 // randomNumber, updates the /cached-queries cache and answers the World.
 func (a *API) PutWorld(ctx *fasthttp.RequestCtx) {
-	if err := a.auth.Check(ctx); err != nil {
-		problem.Write(ctx, err)
+	if !a.authorize(ctx) {
 		return
 	}
 	id, err := pathID(ctx, worldCount)

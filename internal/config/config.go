@@ -53,6 +53,11 @@ type Server struct {
 	// Prefork starts one child process per CPU sharing the port (implies
 	// ReusePort). Not for Kubernetes: scale with replicas there.
 	Prefork bool `koanf:"prefork"`
+	// TrustedProxies are the CIDR prefixes (or single addresses) of the
+	// proxies in front of hotpath. A request from one of them is taken to
+	// come from the right-most untrusted address of its X-Forwarded-For (or
+	// Forwarded) header; from any other peer the socket peer is the client.
+	TrustedProxies []string `koanf:"trusted_proxies"`
 }
 
 // AutoInflight is server.max_inflight = "auto": an adaptive cap.
@@ -189,6 +194,7 @@ func Default() Config {
 			MaxBodySize:    1 << 20,
 			ReadBufferSize: 16 << 10,
 			Concurrency:    256 * 1024,
+			TrustedProxies: []string{},
 		},
 		Admin: Admin{Addr: ":9090"},
 		DB: DB{

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hotpath/hotpath/internal/clientip"
 )
 
 // Validate checks every value that decoding alone cannot: ranges, addresses,
@@ -27,6 +29,7 @@ func (c *Config) Validate() error {
 		{"server.concurrency", atLeast(c.Server.Concurrency, 1)},
 		{"server.max_conns_per_ip", atLeast(c.Server.MaxConnsPerIP, 0)},
 		{"server.max_inflight", checkInflight(c.Server.MaxInflight)},
+		{"server.trusted_proxies", checkProxies(c.Server.TrustedProxies)},
 		{"admin.addr", checkAdminAddr(c.Admin.Addr, c.Server.Addr)},
 		{"db.driver", oneOf(c.DB.Driver, "sqlite", "postgres")},
 		{"db.dsn", checkDSN(c.DB.Driver, c.DB.DSN)},
@@ -218,6 +221,11 @@ func checkOrigins(origins []string) error {
 		}
 	}
 	return nil
+}
+
+func checkProxies(cidrs []string) error {
+	_, err := clientip.ParsePrefixes(cidrs)
+	return err
 }
 
 func checkURLs(urls []string) error {

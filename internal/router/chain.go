@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"net/netip"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hotpath/hotpath/internal/accesslog"
+	"github.com/hotpath/hotpath/internal/clientip"
 	"github.com/hotpath/hotpath/internal/limit"
 	"github.com/hotpath/hotpath/internal/problem"
 	"github.com/hotpath/hotpath/internal/requestid"
@@ -39,6 +41,9 @@ type Options struct {
 	// Draining, once true, adds Connection: close to every response so that
 	// keep-alive clients move to other replicas during a rolling update.
 	Draining *atomic.Bool
+	// Clients finds a request's client address (server.trusted_proxies)
+	// for the access log; nil takes the socket peer.
+	Clients *clientip.Resolver
 }
 
 // Handler returns the application listener's request handler: the chain
@@ -172,11 +177,18 @@ func (c *chain) finish(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration)
 	rec.Duration = d
 	rec.BytesIn = len(ctx.Request.Body())
 	rec.BytesOut = len(ctx.Response.Body())
-	if addr, err := ctx.RemoteIP().AppendText(rec.RemoteAddr[:0]); err == nil {
-		rec.RemoteAddr = addr
-	}
+	rec.RemoteAddr = c.clientAddr(ctx).AppendTo(rec.RemoteAddr[:0])
 	rec.UserAgent = accesslog.Append(rec.UserAgent, ctx.UserAgent())
 	c.Access.Submit(rec)
+}
+
+// clientAddr is the request's client: the peer, or the client a trusted
+// proxy names.
+func (c *chain) clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	if c.Clients == nil {
+		return clientip.Peer(ctx)
+	}
+	return c.Clients.Addr(ctx)
 }
 
 // reject answers a request over server.max_inflight at once.
