@@ -9,6 +9,7 @@ import (
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/store"
+	"github.com/hotpath/hotpath/internal/web"
 	"github.com/hotpath/hotpath/internal/webhook"
 	"github.com/hotpath/hotpath/internal/worldcache"
 )
@@ -17,6 +18,7 @@ import (
 type database interface {
 	handler.Store
 	api.Store
+	web.Store
 	worldcache.Loader
 	webhook.Outbox
 	Ping(ctx context.Context) error

@@ -11,12 +11,15 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
+	"github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
 
+	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/problem"
 	"github.com/hotpath/hotpath/internal/store"
 	"github.com/hotpath/hotpath/internal/worldcache"
@@ -29,11 +32,11 @@ const Prefix = "/api/v1"
 // store.Postgres provide it.
 type Store interface {
 	World(ctx context.Context, id int32) (store.World, error)
-	SetWorld(ctx context.Context, id, randomNumber int32) (store.World, error)
 	FortunesAfter(ctx context.Context, after int32, limit int, dst []store.Fortune) ([]store.Fortune, error)
 	Fortune(ctx context.Context, id int32) (store.Fortune, error)
-	AddFortune(ctx context.Context, message string) (store.Fortune, error)
-	DeleteFortune(ctx context.Context, id int32) error
+	// Apply makes one write and returns the answer render made of it, in
+	// one transaction with the write's precondition and webhook events.
+	Apply(ctx context.Context, c store.Change, render store.Render) (store.Answer, error)
 }
 
 // API holds the /api/v1 handlers.
@@ -43,6 +46,7 @@ type API struct {
 	auth    *Auth
 	timeout time.Duration
 	log     *slog.Logger
+	docTag  []byte // the ETag of OpenAPIDocument
 }
 
 // New returns the /api/v1 handlers. Writes need one of tokens
@@ -50,7 +54,7 @@ type API struct {
 // World written through the API is also written to cache, so that
 // /cached-queries shows it. cache may be nil.
 func New(s Store, cache *worldcache.Cache, tokens []string, timeout time.Duration, log *slog.Logger) *API {
-	return &API{store: s, cache: cache, auth: NewAuth(tokens), timeout: timeout, log: log}
+	return &API{store: s, cache: cache, auth: NewAuth(tokens), timeout: timeout, log: log, docTag: documentTag(OpenAPIDocument)}
 }
 
 // context returns the bound for one request's store calls.
@@ -70,6 +74,42 @@ func (a *API) authorize(ctx *fasthttp.RequestCtx) bool {
 
 func (a *API) fail(ctx *fasthttp.RequestCtx, err error) { WriteStoreError(ctx, a.log, err) }
 
+// failWrite answers a failed write. With an If-Match, a resource that is
+// not there fails the precondition (412) rather than being not found.
+func (a *API) failWrite(ctx *fasthttp.RequestCtx, err error, cond condition) {
+	if cond.present() && errors.Is(err, store.ErrNotFound) {
+		problem.Write(ctx, errPrecondition)
+		return
+	}
+	a.fail(ctx, err)
+}
+
+// writeAnswer sends the answer of a write: never stored by caches.
+func writeAnswer(ctx *fasthttp.RequestCtx, ans store.Answer) {
+	h := &ctx.Response.Header
+	h.Set(fasthttp.HeaderCacheControl, cacheNever)
+	if ans.Location != "" {
+		h.Set(fasthttp.HeaderLocation, ans.Location)
+	}
+	if ans.ETag != "" {
+		h.Set(fasthttp.HeaderETag, ans.ETag)
+	}
+	ctx.SetStatusCode(ans.Status)
+	if ans.ContentType != "" {
+		ctx.SetContentType(ans.ContentType)
+	}
+	ctx.SetBody(ans.Body)
+}
+
+// jsonAnswer renders v as the JSON answer of a write.
+func jsonAnswer(status int, v any, location string, tag []byte) (store.Answer, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return store.Answer{}, fmt.Errorf("encode answer: %w", err)
+	}
+	return store.Answer{Status: status, ContentType: handler.ContentTypeJSON, Location: location, ETag: string(tag), Body: body}, nil
+}
+
 // WriteStoreError answers a failed store call with the status its cause
 // deserves (see StoreProblem), logging to log the errors that are ours.
 func WriteStoreError(ctx *fasthttp.RequestCtx, log *slog.Logger, err error) {
@@ -87,6 +127,8 @@ func StoreProblem(err error) *problem.Error {
 	switch {
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return problem.Unavailable("the database is unavailable or too slow (db.timeout); retry later", err)
+	case errors.Is(err, store.ErrPrecondition):
+		return errPrecondition
 	case errors.Is(err, store.ErrNotFound):
 		return &problem.Error{Status: fasthttp.StatusNotFound, Detail: "no such resource", Err: err}
 	case errors.Is(err, store.ErrInvalid):

@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/hotpath/hotpath/internal/etag"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/problem"
 	"github.com/hotpath/hotpath/internal/store"
@@ -107,10 +108,15 @@ func (a *API) ListFortunes(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	page := FortunePage{Items: items}
-	if len(items) > q.limit {
+	more := len(items) > q.limit
+	if more {
 		page.Items = items[:q.limit]
 		next := Prefix + "/fortunes?limit=" + strconv.Itoa(q.limit) + "&after=" + strconv.Itoa(int(page.Items[q.limit-1].ID))
 		page.Next = &next
+	}
+	var tag [24]byte
+	if notModified(ctx, pageTag(tag[:0], page.Items, more)) {
+		return
 	}
 	handler.WriteJSON(ctx, fasthttp.StatusOK, &page)
 }
@@ -129,6 +135,10 @@ func (a *API) GetFortune(ctx *fasthttp.RequestCtx) {
 		a.fail(ctx, err)
 		return
 	}
+	var tag [16]byte
+	if notModified(ctx, fortuneTag(tag[:0], f.ID)) {
+		return
+	}
 	handler.WriteJSON(ctx, fasthttp.StatusOK, &f)
 }
 
@@ -145,17 +155,20 @@ func (a *API) CreateFortune(ctx *fasthttp.RequestCtx) {
 	}
 	c, cancel := a.context()
 	defer cancel()
-	f, err := a.store.AddFortune(c, req.Message)
+	ans, err := a.store.Apply(c, store.Change{Kind: store.AddFortune, Message: req.Message}, func(v any) (store.Answer, error) {
+		f := v.(store.Fortune)
+		return jsonAnswer(fasthttp.StatusCreated, &f, Prefix+"/fortunes/"+strconv.Itoa(int(f.ID)), fortuneTag(nil, f.ID))
+	})
 	if err != nil {
 		a.fail(ctx, err)
 		return
 	}
-	ctx.Response.Header.Set(fasthttp.HeaderLocation, Prefix+"/fortunes/"+strconv.Itoa(int(f.ID)))
-	handler.WriteJSON(ctx, fasthttp.StatusCreated, &f)
+	writeAnswer(ctx, ans)
 }
 
 // DeleteFortune answers DELETE /api/v1/fortunes/{id}: 204, or 404 when
-// there is no such fortune.
+// there is no such fortune. With If-Match, a tag other than the fortune's
+// own, or a fortune already gone, is 412.
 func (a *API) DeleteFortune(ctx *fasthttp.RequestCtx) {
 	if !a.authorize(ctx) {
 		return
@@ -165,11 +178,19 @@ func (a *API) DeleteFortune(ctx *fasthttp.RequestCtx) {
 		problem.Write(ctx, err)
 		return
 	}
-	c, cancel := a.context()
-	defer cancel()
-	if err := a.store.DeleteFortune(c, id); err != nil {
-		a.fail(ctx, err)
+	cond := ifMatch(ctx)
+	if cond.present() && !cond.any && !etag.Match(cond.header, fortuneTag(nil, id)) {
+		problem.Write(ctx, errPrecondition)
 		return
 	}
-	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	c, cancel := a.context()
+	defer cancel()
+	ans, err := a.store.Apply(c, store.Change{Kind: store.DeleteFortune, ID: id}, func(any) (store.Answer, error) {
+		return store.Answer{Status: fasthttp.StatusNoContent}, nil
+	})
+	if err != nil {
+		a.failWrite(ctx, err, cond)
+		return
+	}
+	writeAnswer(ctx, ans)
 }

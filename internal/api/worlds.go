@@ -38,11 +38,17 @@ func (a *API) GetWorld(ctx *fasthttp.RequestCtx) {
 		a.fail(ctx, err)
 		return
 	}
+	var tag [16]byte
+	if notModified(ctx, worldTag(tag[:0], w)) {
+		return
+	}
 	handler.WriteJSON(ctx, fasthttp.StatusOK, &w)
 }
 
 // PutWorld answers PUT /api/v1/worlds/{id}: it stores the new
 // randomNumber, updates the /cached-queries cache and answers the World.
+// With If-Match it writes only while the World still has a listed ETag,
+// checked and written in one statement, else 412.
 func (a *API) PutWorld(ctx *fasthttp.RequestCtx) {
 	if !a.authorize(ctx) {
 		return
@@ -57,15 +63,25 @@ func (a *API) PutWorld(ctx *fasthttp.RequestCtx) {
 		problem.Write(ctx, err)
 		return
 	}
+	cond := ifMatch(ctx)
+	change := store.Change{Kind: store.SetWorld, ID: id, RandomNumber: int32(req.RandomNumber)}
+	if cond.present() && !cond.any {
+		change.IfNumberIn = cond.worldNumbers()
+	}
 	c, cancel := a.context()
 	defer cancel()
-	w, err := a.store.SetWorld(c, id, int32(req.RandomNumber))
+	var written []store.World
+	ans, err := a.store.Apply(c, change, func(v any) (store.Answer, error) {
+		w := v.(store.World)
+		written = append(written, w)
+		return jsonAnswer(fasthttp.StatusOK, &w, "", worldTag(nil, w))
+	})
 	if err != nil {
-		a.fail(ctx, err)
+		a.failWrite(ctx, err, cond)
 		return
 	}
-	if a.cache != nil {
-		a.cache.Update([]store.World{w})
+	if a.cache != nil && written != nil {
+		a.cache.Update(written)
 	}
-	handler.WriteJSON(ctx, fasthttp.StatusOK, &w)
+	writeAnswer(ctx, ans)
 }

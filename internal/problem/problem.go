@@ -123,9 +123,11 @@ func Static(status int, detail string) []byte {
 }
 
 // WriteStatic answers with a body made by Static. It copies body into the
-// response's pooled buffer, so it allocates nothing once warm.
+// response's pooled buffer, so it allocates nothing once warm. A problem
+// describes one request's failure, so caches must not store it.
 func WriteStatic(ctx *fasthttp.RequestCtx, status int, body []byte) {
 	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	ctx.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 	ctx.SetStatusCode(status)
 	ctx.SetContentType(ContentType)
 	ctx.SetBody(body)

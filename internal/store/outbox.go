@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The outbox turns committed changes into webhook events without losing
@@ -176,39 +177,35 @@ func truncate(s string, n int) string {
 // dispatcher can deliver at once instead of at its next poll.
 func (s *SQLite) OutboxSignal() <-chan struct{} { return s.outbox.signal }
 
-// change runs fn, the statements of one mutation, and when the outbox is
-// on records the object fn returns as an event of type typ in the same
-// transaction. fn runs its statements through st, which binds them to that
-// transaction (or leaves them alone when there is none).
-func (s *SQLite) change(ctx context.Context, typ string, fn func(st func(*sql.Stmt) *sql.Stmt) (any, error)) error {
-	if !s.outbox.enabled() {
-		_, err := fn(func(x *sql.Stmt) *sql.Stmt { return x })
-		return err
+// inTx runs fn, the statements of one change, in a transaction when tx is
+// set (and then wakes the dispatcher after the commit), else on its own.
+// fn runs its statements through st, which binds them to the transaction
+// (or leaves them alone when there is none).
+func (s *SQLite) inTx(ctx context.Context, tx bool, fn func(st func(*sql.Stmt) *sql.Stmt) error) error {
+	if !tx {
+		return fn(func(x *sql.Stmt) *sql.Stmt { return x })
 	}
-	tx, err := s.write.BeginTx(ctx, nil)
+	t, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	obj, err := fn(func(x *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, x) })
-	if err == nil {
-		err = s.record(ctx, tx, typ, obj)
+	if err := fn(func(x *sql.Stmt) *sql.Stmt { return t.StmtContext(ctx, x) }); err != nil {
+		return errors.Join(err, ignoreDone(t.Rollback()))
 	}
-	if err != nil {
-		return errors.Join(err, ignoreDone(tx.Rollback()))
-	}
-	if err := tx.Commit(); err != nil {
+	if err := t.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	s.outbox.notify()
 	return nil
 }
 
-func (s *SQLite) record(ctx context.Context, tx *sql.Tx, typ string, obj any) error {
+// record writes the event of type typ about obj through st, one row per URL.
+func (s *SQLite) record(ctx context.Context, st func(*sql.Stmt) *sql.Stmt, typ string, obj any) error {
 	ev, err := makeEvent(typ, obj)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.StmtContext(ctx, s.recordEvent).ExecContext(ctx, ev.id, ev.typ, ev.time, ev.data, ev.created, s.outbox.urlsJSON); err != nil {
+	if _, err := st(s.recordEvent).ExecContext(ctx, ev.id, ev.typ, ev.time, ev.data, ev.created, s.outbox.urlsJSON); err != nil {
 		return fmt.Errorf("record %s event: %w", typ, err)
 	}
 	return nil
@@ -327,9 +324,10 @@ func (s *SQLite) EventBacklog(ctx context.Context) (int64, error) {
 
 // PostgreSQL
 
-// querier is what a mutation needs of the pool or of a transaction.
+// querier is what a change needs of the pool or of a transaction.
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 // OutboxSignal receives a value after a change with events commits, so the
@@ -337,32 +335,29 @@ type querier interface {
 // by other replicas are found by polling.
 func (p *Postgres) OutboxSignal() <-chan struct{} { return p.outbox.signal }
 
-// change is SQLite.change for PostgreSQL: fn runs on q, the pool or the
-// transaction that also records the event.
-func (p *Postgres) change(ctx context.Context, typ string, fn func(q querier) (any, error)) error {
-	if !p.outbox.enabled() {
-		_, err := fn(p.pool)
-		return err
+// inTx is SQLite.inTx for PostgreSQL: fn runs on q, the pool or the
+// transaction.
+func (p *Postgres) inTx(ctx context.Context, tx bool, fn func(q querier) error) error {
+	if !tx {
+		return fn(p.pool)
 	}
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		obj, err := fn(tx)
-		if err != nil {
-			return err
-		}
-		ev, err := makeEvent(typ, obj)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, postgresRecordEvent, ev.id, ev.typ, ev.time, ev.data, ev.created, p.outbox.urls)
-		if err != nil {
-			return fmt.Errorf("record %s event: %w", typ, err)
-		}
-		return nil
-	})
+	err := pgx.BeginFunc(ctx, p.pool, func(t pgx.Tx) error { return fn(t) })
 	if err == nil {
 		p.outbox.notify()
 	}
 	return err
+}
+
+// record writes the event of type typ about obj on q, one row per URL.
+func (p *Postgres) record(ctx context.Context, q querier, typ string, obj any) error {
+	ev, err := makeEvent(typ, obj)
+	if err != nil {
+		return err
+	}
+	if _, err := q.Exec(ctx, postgresRecordEvent, ev.id, ev.typ, ev.time, ev.data, ev.created, p.outbox.urls); err != nil {
+		return fmt.Errorf("record %s event: %w", typ, err)
+	}
+	return nil
 }
 
 // ClaimEvent leases the oldest pending event for url to owner for lease,

@@ -249,20 +249,7 @@ func (p *Postgres) UpdateWorlds(ctx context.Context, ws []World) error {
 // SetWorld stores randomNumber for the world id and returns the stored
 // row, recording a world.updated event when the outbox is on.
 func (p *Postgres) SetWorld(ctx context.Context, id, randomNumber int32) (World, error) {
-	if !p.ready.Load() {
-		return World{}, errNotMigrated
-	}
-	ctx, cancel := withTimeout(ctx, p.timeout)
-	defer cancel()
-	var w World
-	err := p.change(ctx, EventWorldUpdated, func(q querier) (any, error) {
-		err := q.QueryRow(ctx, sqlSetWorld, randomNumber, id).Scan(&w.ID, &w.RandomNumber)
-		return w, err
-	})
-	if err != nil {
-		return World{}, p.fail("update world", err)
-	}
-	return w, nil
+	return applyFor[World](ctx, p, Change{Kind: SetWorld, ID: id, RandomNumber: randomNumber})
 }
 
 // Fortunes appends every fortune to dst[:0], in no particular order.
@@ -324,42 +311,71 @@ func (p *Postgres) Fortune(ctx context.Context, id int32) (Fortune, error) {
 // MaxMessageLen characters are refused with ErrInvalid. A fortune.created
 // event is recorded when the outbox is on.
 func (p *Postgres) AddFortune(ctx context.Context, message string) (Fortune, error) {
-	if err := validMessage(message); err != nil {
-		return Fortune{}, err
-	}
-	if !p.ready.Load() {
-		return Fortune{}, errNotMigrated
-	}
-	ctx, cancel := withTimeout(ctx, p.timeout)
-	defer cancel()
-	f := Fortune{Message: message}
-	err := p.change(ctx, EventFortuneCreated, func(q querier) (any, error) {
-		err := q.QueryRow(ctx, sqlAddFortune, message).Scan(&f.ID)
-		return f, err
-	})
-	if err != nil {
-		return Fortune{}, p.fail("insert fortune", err)
-	}
-	return f, nil
+	return applyFor[Fortune](ctx, p, Change{Kind: AddFortune, Message: message})
 }
 
 // DeleteFortune removes the fortune with the given id, recording a
 // fortune.deleted event carrying the removed fortune when the outbox is on.
 func (p *Postgres) DeleteFortune(ctx context.Context, id int32) error {
+	_, err := applyFor[Fortune](ctx, p, Change{Kind: DeleteFortune, ID: id})
+	return err
+}
+
+// Apply makes c and returns the answer render makes of it. When the
+// outbox is on, c and its event are one transaction; otherwise c is one
+// statement.
+func (p *Postgres) Apply(ctx context.Context, c Change, render Render) (Answer, error) {
+	if err := c.check(); err != nil {
+		return Answer{}, err
+	}
 	if !p.ready.Load() {
-		return errNotMigrated
+		return Answer{}, errNotMigrated
 	}
 	ctx, cancel := withTimeout(ctx, p.timeout)
 	defer cancel()
-	err := p.change(ctx, EventFortuneDeleted, func(q querier) (any, error) {
-		var f Fortune
-		err := q.QueryRow(ctx, sqlDeleteFortune, id).Scan(&f.ID, &f.Message)
-		return f, err
+	var ans Answer
+	err := p.inTx(ctx, p.outbox.enabled(), func(q querier) error {
+		obj, err := p.run(ctx, q, &c)
+		if err != nil {
+			return err
+		}
+		if p.outbox.enabled() {
+			if err := p.record(ctx, q, c.Kind.event(), obj); err != nil {
+				return err
+			}
+		}
+		ans, err = render(obj)
+		return err
 	})
 	if err != nil {
-		return p.fail(fmt.Sprintf("delete fortune %d", id), err)
+		return Answer{}, p.fail(c.Kind.op(), err)
 	}
-	return nil
+	return ans, nil
+}
+
+// run makes the change itself on q and returns the changed object.
+func (p *Postgres) run(ctx context.Context, q querier, c *Change) (any, error) {
+	switch c.Kind {
+	case SetWorld:
+		var w World
+		if c.IfNumberIn == nil {
+			err := q.QueryRow(ctx, sqlSetWorld, c.RandomNumber, c.ID).Scan(&w.ID, &w.RandomNumber)
+			return w, err
+		}
+		err := q.QueryRow(ctx, postgresSetWorldIf, c.RandomNumber, c.ID, c.IfNumberIn).Scan(&w.ID, &w.RandomNumber)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, ErrPrecondition
+		}
+		return w, err
+	case AddFortune:
+		f := Fortune{Message: c.Message}
+		err := q.QueryRow(ctx, sqlAddFortune, c.Message).Scan(&f.ID)
+		return f, err
+	default: // DeleteFortune; check has refused anything else
+		var f Fortune
+		err := q.QueryRow(ctx, sqlDeleteFortune, c.ID).Scan(&f.ID, &f.Message)
+		return f, err
+	}
 }
 
 // Close stops the background migration, if still running, and closes the
@@ -378,6 +394,9 @@ func (p *Postgres) Close() error {
 func (p *Postgres) fail(op string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	if errors.Is(err, ErrPrecondition) {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	var ce *pgconn.ConnectError
 	var pe *pgconn.PgError

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,9 +30,10 @@ type SQLite struct {
 	outbox  outbox
 	closed  atomic.Bool // set by Close, so late calls answer unavailable
 
-	world, fortunes, fortunesAfter, fortune          *sql.Stmt // on read
-	updateWorld, setWorld, addFortune, deleteFortune *sql.Stmt // on write
-	recordEvent                                      *sql.Stmt // on write, see outbox.go
+	world, fortunes, fortunesAfter, fortune *sql.Stmt // on read
+	updateWorld, setWorld, setWorldIf       *sql.Stmt // on write
+	addFortune, deleteFortune               *sql.Stmt // on write
+	recordEvent                             *sql.Stmt // on write, see outbox.go
 }
 
 // OpenSQLite opens (creating it and its directory if needed) the database
@@ -73,6 +75,7 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 		{&s.fortune, s.read, sqlFortune},
 		{&s.updateWorld, s.write, sqlUpdateWorld},
 		{&s.setWorld, s.write, sqlSetWorld},
+		{&s.setWorldIf, s.write, sqliteSetWorldIf},
 		{&s.addFortune, s.write, sqlAddFortune},
 		{&s.deleteFortune, s.write, sqlDeleteFortune},
 		{&s.recordEvent, s.write, sqliteRecordEvent},
@@ -220,17 +223,7 @@ func (s *SQLite) UpdateWorlds(ctx context.Context, ws []World) error {
 // SetWorld stores randomNumber for the world id and returns the stored
 // row, recording a world.updated event when the outbox is on.
 func (s *SQLite) SetWorld(ctx context.Context, id, randomNumber int32) (World, error) {
-	ctx, cancel := withTimeout(ctx, s.timeout)
-	defer cancel()
-	var w World
-	err := s.change(ctx, EventWorldUpdated, func(st func(*sql.Stmt) *sql.Stmt) (any, error) {
-		err := st(s.setWorld).QueryRowContext(ctx, randomNumber, id).Scan(&w.ID, &w.RandomNumber)
-		return w, err
-	})
-	if err != nil {
-		return World{}, s.fail(ctx, "update world", err)
-	}
-	return w, nil
+	return applyFor[World](ctx, s, Change{Kind: SetWorld, ID: id, RandomNumber: randomNumber})
 }
 
 // Fortunes appends every fortune to dst[:0], in no particular order.
@@ -281,36 +274,72 @@ func (s *SQLite) Fortune(ctx context.Context, id int32) (Fortune, error) {
 // MaxMessageLen characters are refused with ErrInvalid. A fortune.created
 // event is recorded when the outbox is on.
 func (s *SQLite) AddFortune(ctx context.Context, message string) (Fortune, error) {
-	if err := validMessage(message); err != nil {
-		return Fortune{}, err
-	}
-	ctx, cancel := withTimeout(ctx, s.timeout)
-	defer cancel()
-	f := Fortune{Message: message}
-	err := s.change(ctx, EventFortuneCreated, func(st func(*sql.Stmt) *sql.Stmt) (any, error) {
-		err := st(s.addFortune).QueryRowContext(ctx, message).Scan(&f.ID)
-		return f, err
-	})
-	if err != nil {
-		return Fortune{}, s.fail(ctx, "insert fortune", err)
-	}
-	return f, nil
+	return applyFor[Fortune](ctx, s, Change{Kind: AddFortune, Message: message})
 }
 
 // DeleteFortune removes the fortune with the given id, recording a
 // fortune.deleted event carrying the removed fortune when the outbox is on.
 func (s *SQLite) DeleteFortune(ctx context.Context, id int32) error {
+	_, err := applyFor[Fortune](ctx, s, Change{Kind: DeleteFortune, ID: id})
+	return err
+}
+
+// Apply makes c and returns the answer render makes of it. When the
+// outbox is on, c and its event are one transaction; otherwise c is one
+// statement.
+func (s *SQLite) Apply(ctx context.Context, c Change, render Render) (Answer, error) {
+	if err := c.check(); err != nil {
+		return Answer{}, err
+	}
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
-	err := s.change(ctx, EventFortuneDeleted, func(st func(*sql.Stmt) *sql.Stmt) (any, error) {
-		var f Fortune
-		err := st(s.deleteFortune).QueryRowContext(ctx, id).Scan(&f.ID, &f.Message)
-		return f, err
+	var ans Answer
+	err := s.inTx(ctx, s.outbox.enabled(), func(st func(*sql.Stmt) *sql.Stmt) error {
+		obj, err := s.run(ctx, st, &c)
+		if err != nil {
+			return err
+		}
+		if s.outbox.enabled() {
+			if err := s.record(ctx, st, c.Kind.event(), obj); err != nil {
+				return err
+			}
+		}
+		ans, err = render(obj)
+		return err
 	})
 	if err != nil {
-		return s.fail(ctx, "delete fortune", err)
+		return Answer{}, s.fail(ctx, c.Kind.op(), err)
 	}
-	return nil
+	return ans, nil
+}
+
+// run makes the change itself through st and returns the changed object.
+func (s *SQLite) run(ctx context.Context, st func(*sql.Stmt) *sql.Stmt, c *Change) (any, error) {
+	switch c.Kind {
+	case SetWorld:
+		var w World
+		if c.IfNumberIn == nil {
+			err := st(s.setWorld).QueryRowContext(ctx, c.RandomNumber, c.ID).Scan(&w.ID, &w.RandomNumber)
+			return w, err
+		}
+		in, err := json.Marshal(c.IfNumberIn)
+		if err != nil {
+			return nil, err
+		}
+		err = st(s.setWorldIf).QueryRowContext(ctx, c.RandomNumber, c.ID, string(in)).Scan(&w.ID, &w.RandomNumber)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrPrecondition
+		}
+		return w, err
+	case AddFortune:
+		f := Fortune{Message: c.Message}
+		err := st(s.addFortune).QueryRowContext(ctx, c.Message).Scan(&f.ID)
+		return f, err
+	default: // DeleteFortune; check has refused anything else
+		var f Fortune
+		err := st(s.deleteFortune).QueryRowContext(ctx, c.ID).Scan(&f.ID, &f.Message)
+		return f, err
+	}
 }
 
 // Close closes both pools; prepared statements go with their connections.

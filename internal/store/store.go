@@ -169,3 +169,12 @@ const (
 	sqlAddFortune    = `INSERT INTO Fortune (message) VALUES ($1) RETURNING id`
 	sqlDeleteFortune = `DELETE FROM Fortune WHERE id = $1 RETURNING id, message`
 )
+
+// The conditional write checks the current value in its own WHERE: on
+// PostgreSQL a writer that waited for the row lock re-checks it against the
+// row the other writer left, so two writers holding the same ETag cannot
+// both succeed; SQLite has one writer at a time.
+const (
+	sqliteSetWorldIf   = `UPDATE World SET randomNumber = $1 WHERE id = $2 AND randomNumber IN (SELECT value FROM json_each($3)) RETURNING id, randomNumber`
+	postgresSetWorldIf = `UPDATE World SET randomNumber = $1 WHERE id = $2 AND randomNumber = ANY($3::int[]) RETURNING id, randomNumber`
+)
