@@ -1,24 +1,34 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
 
-// everyComponent turns on every optional part of the server that registers
-// metric families: webhooks, an upstream, the adaptive in-flight cap. A new
-// optional component adds the flags that start it here, so its families are
-// checked too.
-var everyComponent = []string{
-	"--webhooks.urls=http://127.0.0.1:1/hooks", "--webhooks.secret=" + hookSecret,
-	"--upstreams.metrics_check.url=http://127.0.0.1:1",
-	"--server.max_inflight=auto",
+// everyComponent reads the flags that turn on every optional part of the
+// server that registers metric families (webhooks, an upstream, the
+// adaptive in-flight cap, ...): testdata/every_component.args, which
+// k8s/check reads too.
+func everyComponent(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/every_component.args")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			args = append(args, line)
+		}
+	}
+	return args
 }
 
 // TestEveryMetricFamilyHasHelp scrapes a live server with every optional
 // component on: each family on /metrics must have a HELP text.
 func TestEveryMetricFamilyHasHelp(t *testing.T) {
-	p := startProc(t, everyComponent...)
+	p := startProc(t, everyComponent(t)...)
 	defer p.stop(t)
 	get(t, "GET", p.app+"/plaintext")
 	_, body := get(t, "GET", p.admin+"/metrics")

@@ -232,8 +232,12 @@ func TestPrometheusScrapesAdminPort(t *testing.T) {
 	cfg := loadConfig(t, rootConfigPath)
 	eachOverlay(t, func(t *testing.T, b *bundle) {
 		a := b.deployment(t).Spec.Template.Annotations
+		scrape := "true"
+		if b.monitoring {
+			scrape = "false" // the ServiceMonitor scrapes instead: TestServiceMonitorScrapesAdminPort
+		}
 		want := map[string]string{
-			"prometheus.io/scrape": "true",
+			"prometheus.io/scrape": scrape,
 			"prometheus.io/port":   strconv.Itoa(int(cfg.port(t, b.container(t).Env, "admin"))),
 			"prometheus.io/path":   "/metrics",
 		}

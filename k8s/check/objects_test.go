@@ -30,7 +30,7 @@ func TestConfigMapMountedWhereImageReadsIt(t *testing.T) {
 	root := loadConfig(t, rootConfigPath)
 	want := loadDockerfile(t).configPath(t)
 	eachOverlay(t, func(t *testing.T, b *bundle) {
-		cm := only(t, b, "ConfigMap", b.configMaps)
+		cm := b.configMap(t)
 		file := path.Base(want)
 		// Compared with the root file itself, not the base copy: this is what
 		// the pods will read.
@@ -83,7 +83,7 @@ func TestSelectorsMatchPodLabels(t *testing.T) {
 		if !selects(t, d.Spec.Selector, pods) {
 			t.Errorf("Deployment selector %v does not select its pod labels %v", d.Spec.Selector, pods)
 		}
-		svc := only(t, b, "Service", b.services)
+		svc := b.appService(t)
 		if len(svc.Spec.Selector) == 0 || !labels.SelectorFromSet(svc.Spec.Selector).Matches(pods) {
 			t.Errorf("Service selector %v does not select the pods %v", svc.Spec.Selector, pods)
 		}
@@ -100,7 +100,7 @@ func TestSelectorsMatchPodLabels(t *testing.T) {
 
 func TestServiceExposesAppPortOnly(t *testing.T) {
 	eachOverlay(t, func(t *testing.T, b *bundle) {
-		svc := only(t, b, "Service", b.services)
+		svc := b.appService(t)
 		if len(svc.Spec.Ports) != 1 {
 			t.Fatalf("Service has %d ports, want only the application port", len(svc.Spec.Ports))
 		}

@@ -2,9 +2,13 @@ package check
 
 import (
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -22,12 +26,28 @@ type overlay struct {
 	namespace string // "" for the base, which leaves it to the overlays
 	hpa       bool   // whether it ships the HorizontalPodAutoscaler
 	pulled    bool   // whether the image comes from a registry, not loaded into a local cluster
+	// monitoring adds the monitoring component to the overlay, as
+	// `kustomize edit add component ../../components/monitoring` does.
+	monitoring bool
 }
+
+// monitoringComponent holds the Prometheus Operator and Grafana objects,
+// relative to an overlay's directory.
+const monitoringComponent = "../../components/monitoring"
 
 var overlays = []overlay{
 	{dir: "../base", hpa: true},
 	{dir: "../overlays/dev", namespace: "hotpath-dev", hpa: false},
 	{dir: "../overlays/prod", namespace: "hotpath", hpa: true, pulled: true},
+	{dir: "../overlays/prod", namespace: "hotpath", hpa: true, pulled: true, monitoring: true},
+}
+
+// name is how subtests and messages call the overlay.
+func (o overlay) name() string {
+	if o.monitoring {
+		return path.Base(o.dir) + "+monitoring"
+	}
+	return path.Base(o.dir)
 }
 
 // bundle is one rendered overlay, each object decoded into its API type.
@@ -41,6 +61,8 @@ type bundle struct {
 	hpas            []*autoscalingv2.HorizontalPodAutoscaler
 	pdbs            []*policyv1.PodDisruptionBudget
 	netpols         []*networkingv1.NetworkPolicy
+	serviceMonitors []*monitoringv1.ServiceMonitor
+	rules           []*monitoringv1.PrometheusRule
 }
 
 // rendered caches renders: every test looks at the same overlays.
@@ -51,26 +73,55 @@ var rendered = map[string]*bundle{}
 // being dropped by the API server.
 func render(t *testing.T, o overlay) *bundle {
 	t.Helper()
-	if b, ok := rendered[o.dir]; ok {
+	if b, ok := rendered[o.name()]; ok {
 		return b
 	}
-	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), o.dir)
+	dir := o.dir
+	if o.monitoring {
+		dir = withComponent(t, o.dir, monitoringComponent)
+	}
+	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
-		t.Fatalf("kustomize build %s: %v", o.dir, err)
+		t.Fatalf("kustomize build %s: %v", o.name(), err)
 	}
 	b := &bundle{overlay: o}
 	for _, r := range resources.Resources() {
 		doc, err := r.AsYAML()
 		if err != nil {
-			t.Fatalf("%s: encode %s: %v", o.dir, r.CurId(), err)
+			t.Fatalf("%s: encode %s: %v", o.name(), r.CurId(), err)
 		}
 		gvk := r.GetGvk()
 		if err := b.decode(gvk.ApiVersion(), gvk.Kind, doc); err != nil {
-			t.Fatalf("%s: %s %s %s: %v\n%s", o.dir, gvk.ApiVersion(), gvk.Kind, r.GetName(), err, doc)
+			t.Fatalf("%s: %s %s %s: %v\n%s", o.name(), gvk.ApiVersion(), gvk.Kind, r.GetName(), err, doc)
 		}
 	}
-	rendered[o.dir] = b
+	rendered[o.name()] = b
 	return b
+}
+
+// withComponent copies the manifests to a temporary directory, adds
+// component to the copy of the overlay in dir as `kustomize edit add
+// component` would, and returns the copy's overlay directory.
+func withComponent(t *testing.T, dir, component string) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS("..")); err != nil {
+		t.Fatalf("copy the manifests: %v", err)
+	}
+	rel, err := filepath.Rel("..", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kustomization := filepath.Join(root, rel, "kustomization.yaml")
+	raw, err := os.ReadFile(kustomization)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = fmt.Appendf(raw, "\ncomponents:\n  - %s\n", component)
+	if err := os.WriteFile(kustomization, raw, 0o644); err != nil {
+		t.Fatalf("add the component to %s: %v", kustomization, err)
+	}
+	return filepath.Join(root, rel)
 }
 
 func (b *bundle) decode(apiVersion, kind string, doc []byte) error {
@@ -91,6 +142,10 @@ func (b *bundle) decode(apiVersion, kind string, doc []byte) error {
 		return decodeInto(doc, &b.pdbs)
 	case "networking.k8s.io/v1 NetworkPolicy":
 		return decodeInto(doc, &b.netpols)
+	case "monitoring.coreos.com/v1 ServiceMonitor":
+		return decodeInto(doc, &b.serviceMonitors)
+	case "monitoring.coreos.com/v1 PrometheusRule":
+		return decodeInto(doc, &b.rules)
 	}
 	return fmt.Errorf("unexpected kind %s %s: add it to bundle.decode with its checks", apiVersion, kind)
 }
@@ -108,7 +163,7 @@ func decodeInto[T any](doc []byte, list *[]*T) error {
 func eachOverlay(t *testing.T, check func(t *testing.T, b *bundle)) {
 	t.Helper()
 	for _, o := range overlays {
-		t.Run(path.Base(o.dir), func(t *testing.T) { check(t, render(t, o)) })
+		t.Run(o.name(), func(t *testing.T) { check(t, render(t, o)) })
 	}
 }
 
@@ -117,9 +172,40 @@ func eachOverlay(t *testing.T, check func(t *testing.T, b *bundle)) {
 func only[T any](t *testing.T, b *bundle, kind string, list []*T) *T {
 	t.Helper()
 	if len(list) != 1 {
-		t.Fatalf("%s: want exactly one %s, got %d", b.dir, kind, len(list))
+		t.Fatalf("%s: want exactly one %s, got %d", b.name(), kind, len(list))
 	}
 	return list[0]
+}
+
+// appService is the Service clients reach the application through.
+func (b *bundle) appService(t *testing.T) *corev1.Service {
+	t.Helper()
+	return named(t, b, "Service", b.services, func(s *corev1.Service) string { return s.Name }, "hotpath")
+}
+
+// configMap is the ConfigMap generated from config.toml (its name carries a
+// hash suffix).
+func (b *bundle) configMap(t *testing.T) *corev1.ConfigMap {
+	t.Helper()
+	var found []*corev1.ConfigMap
+	for _, cm := range b.configMaps {
+		if strings.HasPrefix(cm.Name, "hotpath-config-") {
+			found = append(found, cm)
+		}
+	}
+	return only(t, b, "ConfigMap hotpath-config-*", found)
+}
+
+// named returns the single object of a kind called name.
+func named[T any](t *testing.T, b *bundle, kind string, list []*T, nameOf func(*T) string, name string) *T {
+	t.Helper()
+	var found []*T
+	for _, o := range list {
+		if nameOf(o) == name {
+			found = append(found, o)
+		}
+	}
+	return only(t, b, kind+" "+name, found)
 }
 
 func (b *bundle) deployment(t *testing.T) *appsv1.Deployment {
@@ -132,7 +218,7 @@ func (b *bundle) container(t *testing.T) *corev1.Container {
 	t.Helper()
 	d := b.deployment(t)
 	if n := len(d.Spec.Template.Spec.Containers); n != 1 {
-		t.Fatalf("%s: want one container in the pod, got %d", b.dir, n)
+		t.Fatalf("%s: want one container in the pod, got %d", b.name(), n)
 	}
 	return &d.Spec.Template.Spec.Containers[0]
 }

@@ -118,12 +118,24 @@ func TestServerAnswersManifestProbes(t *testing.T) {
 	}
 }
 
+// builtServer is the binary buildServer made, kept in buildDir for the
+// other tests that run it; TestMain removes buildDir.
+var builtServer, buildDir string
+
 // buildServer builds cmd/hotpath the way the Dockerfile does and checks the
 // result is static: the distroless/static runtime image has no libc and no
 // dynamic loader.
 func buildServer(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hotpath")
+	if builtServer != "" {
+		return builtServer
+	}
+	dir, err := os.MkdirTemp("", "hotpath-k8s-check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buildDir = dir
+	bin := filepath.Join(dir, "hotpath")
 	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/hotpath")
 	cmd.Dir = filepath.Dir(rootConfigPath)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -143,6 +155,7 @@ func buildServer(t *testing.T) string {
 	if libs, err := f.ImportedLibraries(); err != nil || len(libs) != 0 {
 		t.Fatalf("the built binary links %v (%v): want none", libs, err)
 	}
+	builtServer = bin
 	return bin
 }
 
