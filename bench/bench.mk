@@ -6,7 +6,7 @@
 # server's module.
 
 GO                ?= go
-BENCH_SERVERS     ?= hotpath,fasthttp,fasthttp-timeouts,nethttp,gin,fiber,gnet
+BENCH_SERVERS     ?= hotpath,fiber-full,fiber-full-discard,gin-full,gin-full-discard,nethttp-full,nethttp-full-discard,fasthttp,fasthttp-timeouts,fasthttp-headers,nethttp,gin,fiber,gnet
 BENCH_ENDPOINTS   ?= plaintext,plaintext-single,json,db,queries,fortunes,updates
 BENCH_DURATION    ?= 10s
 BENCH_WARMUP      ?= 3s
@@ -41,12 +41,13 @@ bench: build
 		-threads $(BENCH_THREADS) -rounds $(BENCH_ROUNDS) -pipeline $(BENCH_PIPELINE) \
 		-queries $(BENCH_QUERIES) $(BENCH_FLAGS)
 
-## bench-smoke: a few seconds end to end (two servers, one round); fails on any error
+## bench-smoke: seconds end to end (hotpath, bare fasthttp and the full-featured
+## peers, one round); fails on any error
 bench-smoke: build
 	cd bench && $(GO) run ./cmd/bench \
 		-hotpath $(CURDIR)/bin/hotpath -config $(CURDIR)/config.toml \
 		-driver $(BENCH_DRIVER) -dsn '$(BENCH_DSN)' -out $(BENCH_SMOKE_OUT) \
-		-servers hotpath,fasthttp -endpoints plaintext,json,db,queries,fortunes,updates \
+		-servers hotpath,fasthttp,fiber-full,gin-full,nethttp-full -endpoints plaintext,json,db,queries,fortunes,updates \
 		-rounds 1 -duration 1s -warmup 0s -connections 16 -queries 5 $(BENCH_FLAGS)
 
 ## bench-capacity: highest open-loop rate meeting CAPACITY_P99 on CAPACITY_ENDPOINT

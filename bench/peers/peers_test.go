@@ -4,6 +4,7 @@ package peers_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -75,19 +77,56 @@ func testDSN(t *testing.T) string {
 // with SIGTERM when the test ends.
 func startPeer(t *testing.T, name string, args ...string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	if out, err := exec.Command("go", "build", "-o", bin, "./"+name).CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", name, err, out)
-	}
+	return launchPeer(t, name, args...).base
+}
+
+// peerProc is a running peer: its app URL, its metrics URL (full-featured
+// peers) and what it wrote to stdout.
+type peerProc struct {
+	base, metrics string
+	stdout        *syncBuffer
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, append([]string{"-addr", addr}, args...)...)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// launchPeer is startPeer returning the whole peerProc.
+func launchPeer(t *testing.T, name string, args ...string) *peerProc {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	if out, err := exec.Command("go", "build", "-o", bin, "./"+name).CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, out)
+	}
+	addr, metrics := freePort(t), freePort(t)
+	cmd := exec.Command(bin, append([]string{"-addr", addr, "-metrics-addr", metrics}, args...)...)
+	p := &peerProc{base: "http://" + addr, metrics: "http://" + metrics, stdout: &syncBuffer{}}
+	stderr := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = p.stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -103,20 +142,20 @@ func startPeer(t *testing.T, name string, args ...string) string {
 			t.Errorf("%s ignored SIGTERM for 10s", name)
 		}
 		if t.Failed() {
-			t.Logf("%s output:\n%s", name, logs.String())
+			t.Logf("%s stderr:\n%s", name, stderr.String())
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if resp, err := http.Get("http://" + addr + "/plaintext"); err == nil {
+		if resp, err := http.Get(p.base + "/plaintext"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return "http://" + addr
+				return p
 			}
 		}
 		select {
 		case <-done:
-			t.Fatalf("%s exited: %s", name, logs.String())
+			t.Fatalf("%s exited: %s", name, stderr.String())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -306,25 +345,7 @@ func TestFasthttpPeerRunsOnSQLite(t *testing.T) {
 func TestFasthttpHeadersPeerSendsHotpathHeaders(t *testing.T) {
 	base := startPeer(t, "fasthttp", "-headers", "-driver", "sqlite", "-dsn", filepath.Join(t.TempDir(), "bench.db"))
 	checkHello(t, base)
-	send := func(id string) http.Header {
-		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, base+"/plaintext", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if id != "" {
-			req.Header.Set("X-Request-Id", id)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
-			t.Errorf("X-Content-Type-Options %q, want nosniff", got)
-		}
-		return resp.Header
-	}
+	send := func(id string) http.Header { return sendWithID(t, base, id) }
 	if got := send("abc-123").Get("X-Request-Id"); got != "abc-123" {
 		t.Errorf("valid id answered with %q, want it echoed", got)
 	}
@@ -336,6 +357,28 @@ func TestFasthttpHeadersPeerSendsHotpathHeaders(t *testing.T) {
 		}
 		seen[got] = true
 	}
+}
+
+// sendWithID gets /plaintext with X-Request-Id set to id (none when empty),
+// checks the answer carries nosniff and returns its headers.
+func sendWithID(t *testing.T, base, id string) http.Header {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/plaintext", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != "" {
+		req.Header.Set("X-Request-Id", id)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("X-Content-Type-Options %q, want nosniff", got)
+	}
+	return resp.Header
 }
 
 func TestGnetPeerServesPipelinedRequests(t *testing.T) {

@@ -14,14 +14,23 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hotpath/hotpath/bench/internal/report"
 )
 
 // peerNames are the servers under bench/peers, in report order after hotpath.
+// The -full peers are Fiber, Gin and net/http doing hotpath's job (request
+// id, nosniff, panic recovery, Prometheus metrics, a JSON access-log line
+// per request to stdout, hotpath's timeouts); each -full-discard twin writes
+// that log to a discarded writer. The others are bare ceilings:
 // fasthttp-timeouts is the fasthttp peer with hotpath's default connection
 // timeouts, which cost a socket deadline update per request;
 // fasthttp-headers the fasthttp peer sending the two headers hotpath puts
 // on every answer (X-Content-Type-Options, X-Request-Id).
-var peerNames = []string{"fasthttp", "fasthttp-timeouts", "fasthttp-headers", "nethttp", "gin", "fiber", "gnet"}
+var peerNames = []string{
+	"fiber-full", "fiber-full-discard", "gin-full", "gin-full-discard", "nethttp-full", "nethttp-full-discard",
+	"fasthttp", "fasthttp-timeouts", "fasthttp-headers", "nethttp", "gin", "fiber", "gnet",
+}
 
 // peerCommand names a peer's package under bench/peers and its extra flags.
 func peerCommand(name string) (pkg string, args []string) {
@@ -31,17 +40,26 @@ func peerCommand(name string) (pkg string, args []string) {
 	case "fasthttp-headers":
 		return "fasthttp", []string{"-headers"}
 	}
+	if base, ok := strings.CutSuffix(name, "-full-discard"); ok {
+		return base + "full", []string{"-log-discard"}
+	}
+	if base, ok := strings.CutSuffix(name, "-full"); ok {
+		return base + "full", nil
+	}
 	return name, nil
 }
 
 // serves reports whether a server implements an endpoint: gnet is a ceiling
-// for the two endpoints without a database, and only hotpath has a cache.
+// for the two endpoints without a database, only hotpath has a cache, and
+// only hotpath and the full-featured peers serve the API's fortune pages.
 func serves(server, endpoint string) bool {
 	switch {
 	case server == "gnet":
 		return endpoint == "plaintext" || endpoint == "plaintext-single" || endpoint == "json"
 	case endpoint == "cached-queries":
 		return server == "hotpath"
+	case strings.HasPrefix(endpoint, "api-fortunes"):
+		return server == "hotpath" || report.FullPeer(server)
 	}
 	return true
 }
@@ -51,10 +69,13 @@ type server struct {
 	name  string
 	addr  string // application listener, host:port
 	admin string // hotpath's admin listener; empty for peers
-	cpu   string // the CPU it is pinned to; empty when not pinned
-	cmd   *exec.Cmd
-	log   *os.File
-	done  chan struct{} // closed when the process has exited and been reaped
+	// metrics is where the full-featured peers serve /metrics (the other
+	// peers are given one too and ignore it).
+	metrics string
+	cpu     string // the CPU it is pinned to; empty when not pinned
+	cmd     *exec.Cmd
+	log     *os.File
+	done    chan struct{} // closed when the process has exited and been reaped
 }
 
 // launch describes how to start the servers.
@@ -96,14 +117,20 @@ func (l launch) start(ctx context.Context, name string) (*server, error) {
 			// add a burst of reads to whatever run it falls into.
 			"--db.cache_refresh=0s"}
 	} else {
+		if s.metrics, err = freeAddr(); err != nil {
+			return nil, err
+		}
 		pkg, extra := peerCommand(name)
-		argv = append([]string{filepath.Join(l.binDir, pkg), "-addr", s.addr, "-driver", l.driver, "-dsn", dsn}, extra...)
+		argv = append([]string{filepath.Join(l.binDir, pkg), "-addr", s.addr, "-metrics-addr", s.metrics,
+			"-driver", l.driver, "-dsn", dsn}, extra...)
 	}
 	if l.cpus != "" {
 		// taskset execs the server, so the process id stays the server's.
 		argv = append([]string{"taskset", "-c", l.cpus}, argv...)
 	}
-	if s.log, err = os.Create(filepath.Join(l.logDir, name+".log")); err != nil {
+	// Appending, so that trimLog can empty the file under a running
+	// server: the full-featured peers log every request.
+	if s.log, err = os.OpenFile(filepath.Join(l.logDir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0o644); err != nil {
 		return nil, fmt.Errorf("create log for %s: %w", name, err)
 	}
 	s.cmd = exec.Command(argv[0], argv[1:]...)
@@ -171,6 +198,25 @@ func (s *server) stop() error {
 		<-s.done
 		return fmt.Errorf("%s did not stop within 10s of SIGTERM; killed", s.name)
 	}
+}
+
+// trimLog empties the server's output file once it holds more than 64 MiB
+// (the access log of a full-featured peer grows by megabytes a second under
+// load); the lines that explain a failure are written after it.
+func (s *server) trimLog() error {
+	if s.log == nil {
+		return nil // a server the runner did not start
+	}
+	fi, err := s.log.Stat()
+	if err != nil {
+		return fmt.Errorf("stat output of %s: %w", s.name, err)
+	}
+	if fi.Size() > 64<<20 {
+		if err := s.log.Truncate(0); err != nil {
+			return fmt.Errorf("trim output of %s: %w", s.name, err)
+		}
+	}
+	return nil
 }
 
 // logTail returns the last lines the server wrote, for error messages (the

@@ -54,7 +54,7 @@ func throughput(ctx context.Context, o options, servers []*server, loadCPUs, com
 					continue
 				}
 				t.Runs = append(t.Runs, r)
-				fmt.Printf("round %d/%d  %-14s %-9s %12s req/s  p50 %9s  p99 %9s  errors %d  cpu %.2f (other %.2f)  rss %s\n",
+				fmt.Printf("round %d/%d  %-16s %-20s %12s req/s  p50 %9s  p99 %9s  errors %d  cpu %.2f (other %.2f)  rss %s\n",
 					round, o.rounds, ep, s.name, report.Rate(r.RPS), report.Latency(r.LatencyUS.P50),
 					report.Latency(r.LatencyUS.P99), r.Errors.Total(), r.CPUCores, r.OtherCPU, report.Bytes(r.PeakRSS))
 				switch {
@@ -92,6 +92,9 @@ func wrkOptions(o options, s *server, ep, loadCPUs string) wrk.Options {
 // anything else (other servers idling, or work outside the bench).
 func measure(ctx context.Context, s *server, ep string, round int, opts wrk.Options) (report.Run, error) {
 	var busyBefore, busyAfter time.Duration
+	if err := s.trimLog(); err != nil {
+		return report.Run{}, err
+	}
 	before, err := s.stat()
 	if err == nil && s.cpu != "" {
 		busyBefore, err = cpuBusy(s.cpu)

@@ -54,8 +54,13 @@ func writeThroughput(b *bytes.Buffer, t Throughput) {
 			"(column \"other CPU\"). Those servers got less than a whole core, so their figures are too low and the "+
 			"comparison is noisy. Rerun on a quiet machine.\n\n", worst)
 	}
-	fmt.Fprintf(b, "![requests per second](throughput.svg)\n\n![latency percentiles](latency.svg)\n")
-	writeHotpathRatios(b, t)
+	writeHotpathRatios(b, t, "full-featured peer", "Fiber, Gin and net/http doing hotpath's job: request id, nosniff, "+
+		"panic recovery, Prometheus metrics by route and status, a JSON access-log line per request on stdout "+
+		"(`-discard`: the same line written to a discarded writer), hotpath's timeouts.", FullPeer)
+	writeHotpathRatios(b, t, "bare peer", "The ceiling: servers doing only the TechEmpower work, "+
+		"without the per-request work above (fasthttp-headers adds hotpath's two headers).",
+		func(s string) bool { return !FullPeer(s) })
+	fmt.Fprintf(b, "\n![requests per second](throughput.svg)\n\n![latency percentiles](latency.svg)\n")
 	for _, ep := range t.Endpoints {
 		rows := summariesFor(t.Summary, ep)
 		if len(rows) == 0 {
@@ -173,25 +178,31 @@ func cell(s string) string {
 	return strings.ReplaceAll(s, "|", `\|`)
 }
 
-// writeHotpathRatios tabulates hotpath's throughput divided by each peer's,
-// the figure hotpath's throughput targets are stated in: the ratio of the medians, and
-// in brackets the lowest and highest ratio within one round, where the two
-// servers ran back to back.
-func writeHotpathRatios(b *bytes.Buffer, t Throughput) {
+// FullPeer reports whether a server is one of the full-featured peers,
+// named NAME-full or NAME-full-discard.
+func FullPeer(name string) bool {
+	return strings.HasSuffix(name, "-full") || strings.HasSuffix(name, "-full-discard")
+}
+
+// writeHotpathRatios tabulates hotpath's throughput divided by that of each
+// peer in the group, the figure hotpath's throughput targets are stated in:
+// the ratio of the medians, and in brackets the lowest and highest ratio
+// within one round, where the two servers ran back to back.
+func writeHotpathRatios(b *bytes.Buffer, t Throughput, group, about string, member func(string) bool) {
 	if !slices.Contains(t.Servers, "hotpath") {
 		return
 	}
 	var peers []string
 	for _, s := range t.Servers {
-		if s != "hotpath" {
+		if s != "hotpath" && member(s) {
 			peers = append(peers, s)
 		}
 	}
 	if len(peers) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "\n### hotpath ÷ each peer\n\nhotpath's req/s divided by the peer's: the ratio of the medians, "+
-		"then [lowest–highest] of the per-round ratios (the two ran back to back in each round).\n\n")
+	fmt.Fprintf(b, "\n### hotpath ÷ each %s\n\n%s hotpath's req/s divided by the peer's: the ratio of the medians, "+
+		"then [lowest–highest] of the per-round ratios (the two ran back to back in each round).\n\n", group, about)
 	fmt.Fprintf(b, "| endpoint | %s |\n|---|%s\n", strings.Join(peers, " | "), strings.Repeat("--:|", len(peers)))
 	for _, ep := range t.Endpoints {
 		rows := summariesFor(t.Summary, ep)

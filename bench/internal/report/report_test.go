@@ -81,3 +81,23 @@ func TestFormatting(t *testing.T) {
 		}
 	}
 }
+
+func TestRatioTablesPutFullPeersBeforeTheCeiling(t *testing.T) {
+	tp := Throughput{Servers: []string{"hotpath", "fasthttp", "gin-full", "gin-full-discard"}, Endpoints: []string{"json"}}
+	for i, srv := range tp.Servers {
+		tp.Runs = append(tp.Runs, run(srv, 1, float64(400-100*i), 100, 0, 1))
+	}
+	tp.Summarize()
+	md := string(Markdown(Results{Throughput: tp}))
+	full := strings.Index(md, "### hotpath ÷ each full-featured peer")
+	bare := strings.Index(md, "### hotpath ÷ each bare peer")
+	if full < 0 || bare < full {
+		t.Fatalf("want the full-featured table, then the bare one:\n%s", md)
+	}
+	for _, want := range []string{"| endpoint | gin-full | gin-full-discard |\n|---|--:|--:|\n| json | 2.00× | 4.00× |",
+		"| endpoint | fasthttp |\n|---|--:|\n| json | 1.33× |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+}

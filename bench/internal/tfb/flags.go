@@ -18,6 +18,13 @@ type PeerFlags struct {
 	Driver string
 	DSN    string
 	Pool   int
+	// MetricsAddr, LogDiscard and TestRoutes concern only the full-featured
+	// peers: where they serve /metrics, whether their access log goes to
+	// a discarded writer instead of stdout, and whether they add the routes
+	// their tests need (GET /panic).
+	MetricsAddr string
+	LogDiscard  bool
+	TestRoutes  bool
 }
 
 // ParsePeerFlags parses os.Args into PeerFlags.
@@ -27,6 +34,9 @@ func ParsePeerFlags() PeerFlags {
 	flag.StringVar(&f.Driver, "driver", "postgres", "database driver: postgres or sqlite")
 	flag.StringVar(&f.DSN, "dsn", "postgres://postgres@127.0.0.1:5432/hotpath_bench?sslmode=disable", "postgres:// URL or SQLite file path")
 	flag.IntVar(&f.Pool, "pool", 8, "maximum database connections")
+	flag.StringVar(&f.MetricsAddr, "metrics-addr", "127.0.0.1:9090", "full-featured peers: listen address of /metrics")
+	flag.BoolVar(&f.LogDiscard, "log-discard", false, "full-featured peers: write the access log to a discarded writer instead of stdout")
+	flag.BoolVar(&f.TestRoutes, "test-routes", false, "full-featured peers: add GET /panic, which panics")
 	flag.Parse()
 	return f
 }
@@ -52,13 +62,18 @@ func (f PeerFlags) OpenDB() (*DB, error) {
 // SIGTERM, then stop it. serve blocks until the server stops; after stop it
 // returns nil or http.ErrServerClosed.
 func RunPeer(build func(db *DB, addr string) (serve func() error, stop func())) {
+	RunFullPeer(func(db *DB, f PeerFlags) (func() error, func()) { return build(db, f.Addr) })
+}
+
+// RunFullPeer is RunPeer for a peer that needs every flag.
+func RunFullPeer(build func(db *DB, f PeerFlags) (serve func() error, stop func())) {
 	flags := ParsePeerFlags()
 	db, err := flags.OpenDB()
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	serve, stop := build(db, flags.Addr)
+	serve, stop := build(db, flags)
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()

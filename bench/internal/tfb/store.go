@@ -141,37 +141,53 @@ func (db *DB) updateSQLite(ctx context.Context, worlds []World) error {
 
 // Fortunes reads every Fortune row, unsorted; see AddAndSort.
 func (db *DB) Fortunes(ctx context.Context) ([]Fortune, error) {
-	const query = "SELECT id, message FROM Fortune"
-	fortunes := make([]Fortune, 0, 16)
+	fortunes, err := db.fortunes(ctx, 16, "SELECT id, message FROM Fortune")
+	if err != nil {
+		return nil, fmt.Errorf("select fortunes: %w", err)
+	}
+	return fortunes, nil
+}
+
+// FortunesAfter reads up to limit fortunes with id > after, in id order:
+// one page of GET /api/v1/fortunes.
+func (db *DB) FortunesAfter(ctx context.Context, after int32, limit int) ([]Fortune, error) {
+	query := "SELECT id, message FROM Fortune WHERE id > $1 ORDER BY id LIMIT $2"
+	if db.lite != nil {
+		query = "SELECT id, message FROM Fortune WHERE id > ? ORDER BY id LIMIT ?"
+	}
+	fortunes, err := db.fortunes(ctx, limit, query, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("select fortunes after %d: %w", after, err)
+	}
+	return fortunes, nil
+}
+
+// fortunes runs a query of (id, message) rows.
+func (db *DB) fortunes(ctx context.Context, capacity int, query string, args ...any) ([]Fortune, error) {
+	fortunes := make([]Fortune, 0, capacity)
 	if db.pg != nil {
-		rows, _ := db.pg.Query(ctx, query) // the error comes back from rows.Err
+		rows, _ := db.pg.Query(ctx, query, args...) // the error comes back from rows.Err
+		defer rows.Close()
 		for rows.Next() {
 			var f Fortune
 			if err := rows.Scan(&f.ID, &f.Message); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("scan fortune: %w", err)
+				return nil, err
 			}
 			fortunes = append(fortunes, f)
 		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("select fortunes: %w", err)
-		}
-		return fortunes, nil
+		return fortunes, rows.Err()
 	}
-	rows, err := db.lite.QueryContext(ctx, query)
+	rows, err := db.lite.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("select fortunes: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var f Fortune
 		if err := rows.Scan(&f.ID, &f.Message); err != nil {
-			return nil, fmt.Errorf("scan fortune: %w", err)
+			return nil, err
 		}
 		fortunes = append(fortunes, f)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select fortunes: %w", err)
-	}
-	return fortunes, nil
+	return fortunes, rows.Err()
 }

@@ -28,11 +28,12 @@ type server struct {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
-	// -driver, -dsn and -pool are accepted so the runner can start every peer
+	// -driver, -dsn, -pool and -metrics-addr are accepted so the runner can start every peer
 	// the same way; this peer has no database endpoints.
 	flag.String("driver", "", "ignored")
 	flag.String("dsn", "", "ignored")
 	flag.Int("pool", 0, "ignored")
+	flag.String("metrics-addr", "", "ignored")
 	flag.Parse()
 
 	s := &server{}
