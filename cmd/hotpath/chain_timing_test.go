@@ -58,7 +58,7 @@ func newMemServerOn(tb testing.TB, sample float64, driver string) (*fasthttp.Ser
 	for !cache.Loaded() {
 		time.Sleep(10 * time.Millisecond)
 	}
-	h, err := buildHandler(cfg, endpoints{db: handler.NewDB(db, cache, cfg.DB.Timeout, log)}, reg, access, &draining, log)
+	h, _, err := buildHandler(cfg, endpoints{db: handler.NewDB(db, cache, cfg.DB.Timeout, log)}, reg, access, &draining, log)
 	if err != nil {
 		tb.Fatal(err)
 	}

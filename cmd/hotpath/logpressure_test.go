@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hotpath/hotpath/internal/testenv"
 )
 
 // TestBlockedAccessLogNeverSlowsRequests runs the binary with every request
@@ -24,7 +26,7 @@ func TestBlockedAccessLogNeverSlowsRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stdoutR.Close() // held open and never read, so writes block
-	stderr := &syncBuffer{}
+	stderr := &testenv.Buffer{}
 	cmd := exec.Command(binary, "-config", filepath.Join(dir, "none.toml"),
 		"--server.addr=127.0.0.1:0", "--admin.addr=127.0.0.1:0", "--db.dsn="+filepath.Join(dir, "hotpath.db"),
 		"--shutdown.drain=0s", "--log.access_sample=1", "--log.access_buffer=16")

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/prefork"
+	"github.com/hotpath/hotpath/internal/reload"
 	"github.com/hotpath/hotpath/internal/server"
 	"github.com/hotpath/hotpath/internal/upstream"
 	"github.com/hotpath/hotpath/internal/web"
@@ -45,7 +47,7 @@ func main() {
 // run is main with its inputs and outputs explicit; it returns the exit
 // status: 0 after a clean drain, 1 on a runtime failure, 2 on bad config.
 func run(args, environ []string, stdout, stderr io.Writer) int {
-	cfg, opts, err := config.Load(args, environ)
+	cfg, opts, err := loadConfig(args, environ)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprintln(stderr, "usage: hotpath [-config config.toml] [-version] [--section.key=value ...]; every key is documented in config.toml")
@@ -63,8 +65,15 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
+	// SIGHUP reloads the configuration; caught now, it cannot end the
+	// process (its default action) while it starts.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
-	log := newLogger(stderr, cfg.Log.Level)
+	level := new(slog.LevelVar)
+	level.Set(logLevel(cfg.Log.Level))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if cfg.Server.Prefork && !prefork.IsChild() {
 		log.Info("starting prefork master", "version", version, "children", runtime.GOMAXPROCS(0))
 		if cfg.Security.CSRFSecret == "" {
@@ -78,14 +87,10 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		}
 		return prefork.Run(runtime.GOMAXPROCS(0), args, log)
 	}
-	if prefork.IsChild() {
-		// Children share both ports with their siblings.
-		cfg.Server.ReusePort = true
-	}
 	if soft := applyMemoryLimit(environ, cgroupMemoryMax); soft > 0 {
 		log.Info("GOMEMLIMIT set from the container's memory limit", "bytes", soft)
 	}
-	log.Info("starting", "version", version, "config", opts.Path,
+	log.Info("starting", "version", version, "config", opts.Path, "config_hash", cfg.Hash(),
 		"gomaxprocs", runtime.GOMAXPROCS(0), "gomemlimit", memLimit())
 
 	reg := metrics.New(version)
@@ -146,13 +151,14 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		log.Error("start", "err", err)
 		return 1
 	}
-	if len(cfg.Auth.Tokens) == 0 {
-		log.Info("auth.tokens is empty: writes through /api/v1 are refused (HOTPATH_AUTH__TOKENS)")
+	if len(cfg.Auth.AllTokens()) == 0 {
+		log.Info("auth.tokens and auth.tokens_file are empty: writes through /api/v1 are refused (HOTPATH_AUTH__TOKENS)")
 	}
 
-	h, err := buildHandler(cfg, endpoints{
+	writes := api.New(db, cache, cfg.Auth.AllTokens(), cfg.DB.Timeout, log)
+	h, routes, err := buildHandler(cfg, endpoints{
 		db:        handler.NewDB(db, cache, cfg.DB.Timeout, log),
-		api:       api.New(db, cache, cfg.Auth.Tokens, cfg.DB.Timeout, log),
+		api:       writes,
 		form:      web.NewForm(db, protector, cfg.DB.Timeout, log),
 		upstreams: upstreams,
 	}, reg, access, &draining, log)
@@ -160,6 +166,25 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		log.Error("start", "err", err)
 		return 1
 	}
+
+	reloader, err := reload.New(reload.Options{
+		Load: func() (config.Config, error) {
+			next, _, err := loadConfig(args, environ)
+			return next, err
+		},
+		Running:    cfg,
+		ConfigPath: cmp.Or(opts.Path, config.DefaultPath),
+		Signals:    hup,
+		Metrics:    reg.Set(),
+		Log:        log,
+	}, reloadParts(live{level: level, routes: routes, api: writes, csrf: protector})...)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	reloader.Start()
+	defer reloader.Stop()
+
 	app := server.New(cfg.Server, h, log)
 	app.OnRefusal(reg.Refused)
 
@@ -229,11 +254,22 @@ func flushAccessLog(access *accesslog.Logger, wait time.Duration) {
 	}
 }
 
-func newLogger(w io.Writer, level string) *slog.Logger {
+// loadConfig reads the configuration from every source, at start-up and
+// at every reload.
+func loadConfig(args, environ []string) (config.Config, config.Options, error) {
+	cfg, opts, err := config.Load(args, environ)
+	if prefork.IsChild() {
+		// Children share both ports with their siblings.
+		cfg.Server.ReusePort = true
+	}
+	return cfg, opts, err
+}
+
+// logLevel reads log.level, which config.Validate has checked.
+func logLevel(name string) slog.Level {
 	var l slog.Level
-	// config.Validate has accepted only names slog knows.
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	_ = l.UnmarshalText([]byte(name)) // Validate accepts only names slog knows
+	return l
 }
 
 // warnRandomCSRFSecret says why a random form key is not enough beyond one

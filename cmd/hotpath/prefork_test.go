@@ -129,3 +129,27 @@ func TestPreforkDrainsOnAProcessGroupSignal(t *testing.T) {
 		t.Errorf("%d children stopped cleanly (want 2), or one took the copy for a second signal:\n%s", n, p.stderr.String())
 	}
 }
+
+// TestPreforkPassesSIGHUPToChildren: the master serves nothing, so it
+// hands SIGHUP on; each child reloads its own configuration.
+func TestPreforkPassesSIGHUPToChildren(t *testing.T) {
+	p := startPrefork(t, "--reload.watch=false")
+	p.signal(t, syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(p.stderr.String(), `"msg":"config reloaded","trigger":"SIGHUP"`) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("2 children did not log a SIGHUP reload within 5s:\n%s", p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !answers(p.app + "/plaintext") {
+		t.Errorf("prefork stopped serving after SIGHUP")
+	}
+	if strings.Contains(p.stderr.String(), "need a restart") {
+		t.Errorf("an unchanged configuration reloaded with keys that need a restart (the children's reuse_port?):\n%s", p.stderr.String())
+	}
+	p.stop(t)
+	if n := strings.Count(p.stderr.String(), `"msg":"stopped"`); n != 2 {
+		t.Errorf("%d children stopped cleanly after the reload, want 2:\n%s", n, p.stderr.String())
+	}
+}

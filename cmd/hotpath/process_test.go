@@ -11,10 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotpath/hotpath/internal/testenv"
 )
 
 // binary is the hotpath executable built once for the process tests.
@@ -38,31 +39,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is a running hotpath process on loopback ports it chose itself.
 type proc struct {
 	cmd    *exec.Cmd
 	app    string // http://127.0.0.1:port
 	admin  string
-	stdout *syncBuffer // access log
-	stderr *syncBuffer // application log
+	stdout *testenv.Buffer // access log
+	stderr *testenv.Buffer // application log
 	exited chan error
 }
 
@@ -71,6 +54,12 @@ type proc struct {
 func startProc(t *testing.T, args ...string) *proc {
 	t.Helper()
 	p, addrs := launch(t, args...)
+	return waitServing(t, p, addrs)
+}
+
+// waitServing waits until a launched process logs its listening addresses.
+func waitServing(t *testing.T, p *proc, addrs chan [2]string) *proc {
+	t.Helper()
 	select {
 	case a := <-addrs:
 		p.app, p.admin = "http://"+a[0], "http://"+a[1]
@@ -102,10 +91,17 @@ func launch(t *testing.T, args ...string) (*proc, chan [2]string) {
 	if err := os.WriteFile(filepath.Join(dir, "none.toml"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, append(base, args...)...)
+	return launchIn(t, dir, append(base, args...))
+}
+
+// launchIn starts the binary in dir with exactly args, without launch's
+// defaults, and reports the addresses it logs as serving.
+func launchIn(t *testing.T, dir string, args []string) (*proc, chan [2]string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
-	p := &proc{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &proc{cmd: cmd, stdout: &testenv.Buffer{}, stderr: &testenv.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stdout = p.stdout
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(p.stderr, pw)

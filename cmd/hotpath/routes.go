@@ -52,15 +52,15 @@ func registerRoutes(r *router.Router, e endpoints) {
 }
 
 // buildHandler assembles the application listener's handler: the routes
-// inside the request chain.
-func buildHandler(cfg config.Config, e endpoints, reg *metrics.Registry, access *accesslog.Logger, draining *atomic.Bool, log *slog.Logger) (fasthttp.RequestHandler, error) {
+// inside the request chain. The router is returned for reloads.
+func buildHandler(cfg config.Config, e endpoints, reg *metrics.Registry, access *accesslog.Logger, draining *atomic.Bool, log *slog.Logger) (fasthttp.RequestHandler, *router.Router, error) {
 	ids, err := requestid.NewGenerator()
 	if err != nil {
-		return nil, fmt.Errorf("build handler: %w", err)
+		return nil, nil, fmt.Errorf("build handler: %w", err)
 	}
 	clients, err := clientip.New(cfg.Server.TrustedProxies)
 	if err != nil {
-		return nil, fmt.Errorf("build handler: server.trusted_proxies: %w", err)
+		return nil, nil, fmt.Errorf("build handler: server.trusted_proxies: %w", err)
 	}
 	r := router.New(reg, log)
 	registerRoutes(r, e)
@@ -71,5 +71,5 @@ func buildHandler(cfg config.Config, e endpoints, reg *metrics.Registry, access 
 		MaxInflight: cfg.Server.MaxInflight,
 		Draining:    draining,
 		Clients:     clients,
-	}), nil
+	}), r, nil
 }

@@ -57,6 +57,10 @@ func New(s Store, cache *worldcache.Cache, tokens []string, timeout time.Duratio
 	return &API{store: s, cache: cache, auth: NewAuth(tokens), timeout: timeout, log: log, docTag: documentTag(OpenAPIDocument)}
 }
 
+// SetTokens replaces the bearer tokens that may write, for requests that
+// start from now on (a configuration reload).
+func (a *API) SetTokens(tokens []string) { a.auth.SetTokens(tokens) }
+
 // context returns the bound for one request's store calls.
 func (a *API) context() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), a.timeout)

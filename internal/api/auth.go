@@ -5,33 +5,45 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/hotpath/hotpath/internal/problem"
 )
 
-// Auth checks bearer tokens against auth.tokens.
+// Auth checks bearer tokens against auth.tokens and auth.tokens_file.
 //
 // Tokens are compared as SHA-256 digests, every configured token every
 // time, with subtle.ConstantTimeCompare: the time taken tells an attacker
 // neither how much of a guess was right nor which token it came close to.
+//
+// The token set is swapped whole by SetTokens (a configuration reload):
+// each check reads it once, so it sees the old set or the new one.
 type Auth struct {
-	digests [][sha256.Size]byte
+	digests atomic.Pointer[[][sha256.Size]byte]
 }
 
 // NewAuth returns a checker for tokens; with none, every write is refused.
 func NewAuth(tokens []string) *Auth {
 	a := &Auth{}
-	for _, t := range tokens {
-		a.digests = append(a.digests, sha256.Sum256([]byte(t)))
-	}
+	a.SetTokens(tokens)
 	return a
+}
+
+// SetTokens replaces the accepted tokens for every check that starts from
+// now on.
+func (a *Auth) SetTokens(tokens []string) {
+	digests := make([][sha256.Size]byte, 0, len(tokens))
+	for _, t := range tokens {
+		digests = append(digests, sha256.Sum256([]byte(t)))
+	}
+	a.digests.Store(&digests)
 }
 
 var (
 	errWritesDisabled = problem.New(fasthttp.StatusUnauthorized,
-		"writes are disabled: no bearer tokens are configured; set auth.tokens (HOTPATH_AUTH__TOKENS)")
+		"writes are disabled: no bearer tokens are configured; set auth.tokens (HOTPATH_AUTH__TOKENS) or auth.tokens_file")
 	errNoToken = problem.New(fasthttp.StatusUnauthorized,
 		"this request needs the header Authorization: Bearer <token>, with a token from auth.tokens")
 	errBadToken = problem.New(fasthttp.StatusUnauthorized, "the bearer token is not valid")
@@ -50,7 +62,8 @@ func (c Caller) String() string { return hex.EncodeToString(c[:]) }
 // Check returns the caller when the request carries a configured bearer
 // token, else a 401 problem (problem.Write adds WWW-Authenticate: Bearer).
 func (a *Auth) Check(ctx *fasthttp.RequestCtx) (Caller, error) {
-	if len(a.digests) == 0 {
+	digests := *a.digests.Load()
+	if len(digests) == 0 {
 		return Caller{}, errWritesDisabled
 	}
 	token, ok := bearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
@@ -59,8 +72,8 @@ func (a *Auth) Check(ctx *fasthttp.RequestCtx) (Caller, error) {
 	}
 	got := sha256.Sum256(token)
 	match := 0
-	for i := range a.digests {
-		match |= subtle.ConstantTimeCompare(got[:], a.digests[i][:])
+	for i := range digests {
+		match |= subtle.ConstantTimeCompare(got[:], digests[i][:])
 	}
 	if match != 1 {
 		return Caller{}, errBadToken

@@ -43,7 +43,7 @@ func TestAuthCheck(t *testing.T) {
 		}
 		caller, err := c.auth.Check(&ctx)
 		if (err == nil) != c.ok {
-			t.Errorf("Authorization %q (tokens configured: %v): %v, want ok=%v", c.header, len(c.auth.digests), err, c.ok)
+			t.Errorf("Authorization %q (tokens configured: %v): %v, want ok=%v", c.header, len(*c.auth.digests.Load()), err, c.ok)
 		}
 		if err == nil {
 			token := c.header[strings.LastIndexByte(c.header, ' ')+1:]
@@ -81,5 +81,28 @@ func TestCallersDiffer(t *testing.T) {
 	}
 	if len(ids) != 2 {
 		t.Errorf("two tokens gave %d callers, want 2", len(ids))
+	}
+}
+
+func TestSetTokensSwapsTheWholeSet(t *testing.T) {
+	const old, added = "old-token-0123456789", "new-token-0123456789"
+	a := NewAuth([]string{old})
+	check := func(token string, want bool) {
+		t.Helper()
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.Set("Authorization", "Bearer "+token)
+		if _, err := a.Check(&ctx); (err == nil) != want {
+			t.Errorf("token %s accepted %v, want %v", token, err == nil, want)
+		}
+	}
+	a.SetTokens([]string{old, added})
+	check(old, true)
+	check(added, true)
+	a.SetTokens([]string{added})
+	check(old, false)
+	check(added, true)
+	a.SetTokens(nil)
+	if _, err := a.Check(&fasthttp.RequestCtx{}); err != errWritesDisabled {
+		t.Errorf("after SetTokens(nil): %v, want writes disabled", err)
 	}
 }

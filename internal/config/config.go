@@ -18,6 +18,7 @@ type Config struct {
 	Auth     Auth     `koanf:"auth"`
 	Security Security `koanf:"security"`
 	Webhooks Webhooks `koanf:"webhooks"`
+	Reload   Reload   `koanf:"reload"`
 	// Upstreams are the other services hotpath calls, by name: the TOML
 	// tables [upstreams.NAME]. Every call goes through internal/upstream.
 	Upstreams map[string]Upstream `koanf:"upstreams"`
@@ -113,8 +114,20 @@ type Shutdown struct {
 
 // Auth configures who may write through /api/v1.
 type Auth struct {
-	// Tokens are the bearer tokens allowed to write; empty refuses every write.
+	// Tokens are the bearer tokens allowed to write; with no tokens here or
+	// in TokensFile every write is refused.
 	Tokens []string `koanf:"tokens"`
+	// TokensFile names a file of more bearer tokens, one a line, with #
+	// comments; the tokens of both keys are accepted. A reload reads it
+	// again, so tokens rotate without a restart.
+	TokensFile string `koanf:"tokens_file"`
+	// FileTokens are the tokens Load read from TokensFile. Not a key.
+	FileTokens []string `koanf:"-"`
+}
+
+// AllTokens returns the tokens of auth.tokens and auth.tokens_file.
+func (a Auth) AllTokens() []string {
+	return append(append(make([]string, 0, len(a.Tokens)+len(a.FileTokens)), a.Tokens...), a.FileTokens...)
 }
 
 // Security configures the HTML form's CSRF defence.
@@ -146,6 +159,14 @@ type Webhooks struct {
 	// MaxAttempts gives up on an event for one URL after this many failed
 	// attempts (0 = retry until delivered).
 	MaxAttempts int `koanf:"max_attempts"`
+}
+
+// Reload configures how a running process takes configuration changes.
+type Reload struct {
+	// Watch reloads when the -config file or a file named by a *_file key
+	// changes, kubelet-style symlink swaps of its directory included.
+	// SIGHUP reloads either way.
+	Watch bool `koanf:"watch"`
 }
 
 // Upstream configures one service hotpath calls ([upstreams.NAME]).
@@ -213,6 +234,7 @@ func Default() Config {
 		},
 		Shutdown: Shutdown{Drain: 5 * time.Second, Timeout: 20 * time.Second},
 		Auth:     Auth{Tokens: []string{}},
+		Reload:   Reload{Watch: true},
 		Security: Security{TrustedOrigins: []string{}},
 		Webhooks: Webhooks{
 			URLs:        []string{},

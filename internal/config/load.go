@@ -50,6 +50,9 @@ func printable(s string) string {
 	return s
 }
 
+// DefaultPath is the TOML file read when -config names none.
+const DefaultPath = "config.toml"
+
 // Options are the command-line switches that are not configuration keys.
 type Options struct {
 	// Path is the TOML file given with -config.
@@ -82,7 +85,7 @@ func Load(args, environ []string) (Config, Options, error) {
 	path := opts.Path
 	explicit := path != ""
 	if !explicit {
-		path = "config.toml"
+		path = DefaultPath
 	}
 	if _, statErr := os.Stat(path); statErr == nil || explicit {
 		fk := koanf.New(".")
@@ -125,6 +128,9 @@ func Load(args, environ []string) (Config, Options, error) {
 	if err := cfg.Validate(); err != nil {
 		return Config{}, opts, withSource(err, from)
 	}
+	if err := cfg.readTokensFile(); err != nil {
+		return Config{}, opts, withSource(err, from)
+	}
 	return cfg, opts, nil
 }
 
@@ -157,6 +163,9 @@ func keysOf(t reflect.Type) map[string]key {
 		}
 		for j := 0; j < sec.Type.NumField(); j++ {
 			f := sec.Type.Field(j)
+			if f.Tag.Get("koanf") == "-" {
+				continue // filled in by Load, not set by any source
+			}
 			name := sec.Tag.Get("koanf") + "." + f.Tag.Get("koanf")
 			out[name] = key{name: name, index: []int{i, j}, typ: f.Type}
 		}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -62,9 +63,27 @@ var (
 
 // Protector issues and checks CSRF tokens. It is safe for concurrent use.
 type Protector struct {
-	secret  []byte
-	trusted map[string]bool
+	secret []byte
+	// trusted is swapped whole by SetTrusted (a configuration reload).
+	trusted atomic.Pointer[Origins]
 	secure  bool
+}
+
+// Origins is a set of trusted origins, normalised by ParseOrigins.
+type Origins map[string]bool
+
+// ParseOrigins checks and normalises trusted origins
+// (scheme://host[:port]).
+func ParseOrigins(origins []string) (Origins, error) {
+	set := Origins{}
+	for _, o := range origins {
+		norm, err := ParseOrigin(o)
+		if err != nil {
+			return nil, fmt.Errorf("csrf: trusted origin: %w", err)
+		}
+		set[norm] = true
+	}
+	return set, nil
 }
 
 // New returns a Protector keyed by secret (at least 32 bytes; see
@@ -75,16 +94,18 @@ func New(secret []byte, trusted []string, secure bool) (*Protector, error) {
 	if len(secret) < 32 {
 		return nil, fmt.Errorf("csrf: secret of %d bytes is too short: want at least 32", len(secret))
 	}
-	p := &Protector{secret: secret, trusted: map[string]bool{}, secure: secure}
-	for _, o := range trusted {
-		norm, err := ParseOrigin(o)
-		if err != nil {
-			return nil, fmt.Errorf("csrf: trusted origin: %w", err)
-		}
-		p.trusted[norm] = true
+	set, err := ParseOrigins(trusted)
+	if err != nil {
+		return nil, err
 	}
+	p := &Protector{secret: secret, secure: secure}
+	p.SetTrusted(set)
 	return p, nil
 }
+
+// SetTrusted replaces the trusted origins for the checks that start from
+// now on.
+func (p *Protector) SetTrusted(set Origins) { p.trusted.Store(&set) }
 
 // RandomSecret returns a fresh 32-byte secret, for a process without a
 // configured one. Tokens it signs are valid only in this process.
@@ -129,7 +150,7 @@ func (p *Protector) CheckOrigin(fetchSite, origin, referer, own string) error {
 	if err != nil {
 		return err
 	}
-	trusted := from != "" && p.trusted[from]
+	trusted := from != "" && (*p.trusted.Load())[from]
 	switch fetchSite {
 	case "", "same-origin", "none":
 	default: // cross-site, same-site, or a value from the future: refuse unless trusted

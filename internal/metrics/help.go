@@ -38,6 +38,11 @@ var help = map[string]string{
 	"webhook_outbox_backlog":            "Webhook deliveries waiting in the outbox (one per event and receiver URL), counted in the shared database every second; every replica reports the same number.",
 	"webhook_outbox_errors_total":       "Database errors while claiming, recording, counting or pruning webhook outbox rows.",
 
+	// Configuration reloads (internal/reload).
+	"config_last_reload_success_timestamp_seconds": "Unix time of the last configuration load that was applied: start-up or a successful reload, in seconds.",
+	"config_reloads_total":                         "Configuration reloads (SIGHUP or a watched file changing), by result: success (applied; keys that need a restart keep their running values) or error (nothing changed).",
+	"hotpath_config_info":                          "Always 1; the hash label identifies the configuration the process runs now (it changes with each applied reload, and replicas with the same settings show the same).",
+
 	// Go runtime families written by VictoriaMetrics/metrics.
 	"go_cgo_calls_count":                  "Calls from Go to C made by the process.",
 	"go_cpu_count":                        "Logical CPUs usable by the process.",

@@ -1,7 +1,8 @@
 // Package prefork runs hotpath as one master and one child process per CPU,
 // all serving the same ports through SO_REUSEPORT. The master serves
 // nothing: it starts the children, passes SIGTERM and SIGINT on so each
-// drains, and exits when they have.
+// drains, passes SIGHUP on so each reloads its configuration, and exits
+// when they have.
 //
 // fasthttp/prefork re-spawns crashed children but does not pass signals on,
 // so a SIGTERM to the master (what Kubernetes and systemd send) would not
@@ -39,6 +40,10 @@ func Run(n int, args []string, log *slog.Logger) int {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
+	// Each child reloads on its own SIGHUP (and watches the files itself).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	type exit struct {
 		pid int
@@ -66,6 +71,9 @@ func Run(n int, args []string, log *slog.Logger) int {
 	status, stopping, running := 0, false, n
 	for running > 0 {
 		select {
+		case <-hup:
+			log.Info("prefork: passing SIGHUP to children")
+			signalAll(children, syscall.SIGHUP)
 		case sig := <-signals:
 			log.Info("prefork: passing signal to children", "signal", sig.String())
 			stopping = true

@@ -29,11 +29,12 @@ type Options struct {
 	IDs *requestid.Generator
 	// Access receives the sampled access-log records.
 	Access *accesslog.Logger
-	// Sampler picks which requests are access-logged.
+	// Sampler picks which requests are access-logged, until Reconfigure
+	// replaces it.
 	Sampler *accesslog.Sampler
 	// MaxInflight caps requests being handled at once: 0 = no cap, a
 	// negative value (server.max_inflight = "auto") a cap that follows
-	// handler latency.
+	// handler latency. Reconfigure changes it.
 	MaxInflight int
 	// Adaptive tunes the cap when MaxInflight is negative; zero values take
 	// the defaults of package limit.
@@ -51,12 +52,8 @@ type Options struct {
 func (r *Router) Handler(o Options) fasthttp.RequestHandler {
 	c := &chain{router: r, Options: o, guard: newGuard(), overloaded: problem.Static(fasthttp.StatusServiceUnavailable,
 		"the server is at server.max_inflight; retry after the time in Retry-After")}
-	if o.MaxInflight < 0 {
-		r.adaptive = limit.NewAdaptive(o.Adaptive, time.Now())
-		r.metrics.Set().NewGauge("http_inflight_limit", func() float64 { return float64(r.adaptive.Limit()) })
-	} else {
-		r.limit = int64(o.MaxInflight)
-	}
+	r.adaptiveOpts = o.Adaptive
+	r.Reconfigure(o.Sampler, o.MaxInflight)
 	r.chain = c
 	// What no route serves is recorded under the unmatched label. No
 	// PanicHandler: serveRoute and unmatched recover on their own, which
@@ -65,6 +62,43 @@ func (r *Router) Handler(o Options) fasthttp.RequestHandler {
 	r.mux.MethodNotAllowed = c.unmatched(r.mux.MethodNotAllowed)
 	r.mux.GlobalOPTIONS = c.unmatched(func(*fasthttp.RequestCtx) {}) // fasthttp/router has set Allow
 	return c.serve
+}
+
+// Reconfigure swaps in an access-log sampler and an in-flight cap
+// (server.max_inflight) for the requests that start from now on; those
+// already running finish under the old ones. A cap that stays "auto"
+// keeps its limiter and what it has learned; one that becomes "auto"
+// starts a new limiter, which first measures its baseline at the low cap.
+func (r *Router) Reconfigure(sampler *accesslog.Sampler, maxInflight int) {
+	next := &live{sampler: sampler}
+	prev := r.live.Load()
+	switch {
+	case maxInflight >= 0:
+		next.limit = int64(maxInflight)
+	case prev != nil && prev.adaptive != nil:
+		next.adaptive = prev.adaptive
+	default:
+		next.adaptive = limit.NewAdaptive(r.adaptiveOpts, time.Now())
+	}
+	r.live.Store(next)
+	r.publishLimit(next.adaptive != nil)
+}
+
+// publishLimit shows http_inflight_limit while the cap is "auto".
+func (r *Router) publishLimit(auto bool) {
+	r.limitGauge.Lock()
+	defer r.limitGauge.Unlock()
+	const name = "http_inflight_limit"
+	if !auto {
+		r.metrics.Set().UnregisterMetric(name)
+		return
+	}
+	r.metrics.Set().GetOrCreateGauge(name, func() float64 {
+		if a := r.live.Load().adaptive; a != nil {
+			return float64(a.Limit())
+		}
+		return 0 // only between a switch away from "auto" and the unregistration
+	})
 }
 
 type chain struct {
@@ -85,7 +119,7 @@ func (c *chain) serve(ctx *fasthttp.RequestCtx) {
 	if status != 0 {
 		start := time.Since(epoch)
 		refuse(ctx, status, refusal)
-		c.finish(ctx, c.router.unmatchedRoute(ctx), start)
+		c.finish(ctx, c.router.unmatchedRoute(ctx), start, c.router.live.Load())
 		return
 	}
 	c.router.mux.Handler(ctx)
@@ -96,24 +130,25 @@ func (c *chain) serve(ctx *fasthttp.RequestCtx) {
 func (c *chain) serveRoute(ctx *fasthttp.RequestCtx, rt *Route, h fasthttp.RequestHandler) {
 	start := time.Since(epoch)
 	r := c.router
+	lv := r.live.Load()
 	n := r.metrics.AddInflight(1)
 	defer r.metrics.AddInflight(-1)
-	defer c.settle(ctx, rt, start)
-	if r.limit > 0 && n > r.limit {
+	defer c.settle(ctx, rt, start, lv)
+	if lv.limit > 0 && n > lv.limit {
 		c.reject(ctx)
 		return
 	}
-	if r.adaptive == nil {
+	if lv.adaptive == nil {
 		h(ctx)
 		return
 	}
-	if !r.adaptive.Admit(n) {
+	if !lv.adaptive.Admit(n) {
 		c.reject(ctx)
 		return
 	}
 	h(ctx)
 	now := time.Now()
-	r.adaptive.Observe(now.Sub(epoch)-start, now)
+	lv.adaptive.Observe(now.Sub(epoch)-start, now)
 }
 
 // unmatched wraps an answer for requests no route serves (404, 405,
@@ -121,7 +156,7 @@ func (c *chain) serveRoute(ctx *fasthttp.RequestCtx, rt *Route, h fasthttp.Reque
 func (c *chain) unmatched(answer fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Since(epoch)
-		defer c.settle(ctx, c.router.unmatchedRoute(ctx), start)
+		defer c.settle(ctx, c.router.unmatchedRoute(ctx), start, c.router.live.Load())
 		answer(ctx)
 	}
 }
@@ -129,11 +164,11 @@ func (c *chain) unmatched(answer fasthttp.RequestHandler) fasthttp.RequestHandle
 // settle is deferred by every handler the chain wraps: it turns a panic
 // into a 500 (recover works only in the deferred call itself) and records
 // the request.
-func (c *chain) settle(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration) {
+func (c *chain) settle(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration, lv *live) {
 	if p := recover(); p != nil {
 		c.recovered(ctx, p)
 	}
-	c.finish(ctx, rt, start)
+	c.finish(ctx, rt, start, lv)
 }
 
 // stamp puts the chain's own headers on every answer: nosniff, and
@@ -156,11 +191,11 @@ func (c *chain) setRequestID(ctx *fasthttp.RequestCtx, in []byte) {
 }
 
 // finish records metrics and, when sampled, the access-log line.
-func (c *chain) finish(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration) {
+func (c *chain) finish(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration, lv *live) {
 	d := time.Since(epoch) - start
 	status := ctx.Response.StatusCode()
 	rt.metrics.Observe(status, d)
-	if !c.Sampler.Keep(status, d) {
+	if !lv.sampler.Keep(status, d) {
 		return
 	}
 	rec, ok := c.Access.Acquire()
@@ -181,6 +216,10 @@ func (c *chain) finish(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration)
 	rec.UserAgent = accesslog.Append(rec.UserAgent, ctx.UserAgent())
 	c.Access.Submit(rec)
 }
+
+// Clients is the resolver of client addresses the chain was built with
+// (nil without one), for a reload of server.trusted_proxies.
+func (r *Router) Clients() *clientip.Resolver { return r.chain.Clients }
 
 // clientAddr is the request's client: the peer, or the client a trusted
 // proxy names.

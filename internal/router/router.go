@@ -9,10 +9,13 @@ package router
 
 import (
 	"log/slog"
+	"sync"
+	"sync/atomic"
 
 	frouter "github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 
+	"github.com/hotpath/hotpath/internal/accesslog"
 	"github.com/hotpath/hotpath/internal/limit"
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/problem"
@@ -35,8 +38,20 @@ type Router struct {
 	other     *Route
 	// chain serves and records every request; set by Handler.
 	chain *chain
-	// limit and adaptive implement server.max_inflight; set by Handler.
-	// adaptive is nil unless the cap is "auto".
+	// live holds what a reload may change: the chain reads it once per
+	// request, so a request runs under the old settings or the new ones.
+	live atomic.Pointer[live]
+	// adaptiveOpts tune the cap when server.max_inflight is "auto".
+	adaptiveOpts limit.Options
+	// limitGauge guards the registration of http_inflight_limit.
+	limitGauge sync.Mutex
+}
+
+// live is the part of the chain's settings a reload may swap.
+type live struct {
+	sampler *accesslog.Sampler
+	// limit and adaptive implement server.max_inflight: limit is a static
+	// cap (0 = none); adaptive is nil unless the cap is "auto".
 	limit    int64
 	adaptive *limit.Adaptive
 }

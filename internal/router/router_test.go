@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,38 +17,22 @@ import (
 	"github.com/hotpath/hotpath/internal/accesslog"
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/requestid"
+	"github.com/hotpath/hotpath/internal/testenv"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // testServer serves a router with the test's routes on a loopback socket.
 type testServer struct {
 	url      string
 	access   *accesslog.Logger
-	accessTo *lockedBuffer
-	appLog   *lockedBuffer
+	accessTo *testenv.Buffer
+	appLog   *testenv.Buffer
 	reg      *metrics.Registry
 	draining atomic.Bool
 }
 
 func newTestServer(t *testing.T, sample float64, slow time.Duration, maxInflight int, routes func(*Router)) *testServer {
 	t.Helper()
-	ts := &testServer{accessTo: &lockedBuffer{}, appLog: &lockedBuffer{}, reg: metrics.New("test")}
+	ts := &testServer{accessTo: &testenv.Buffer{}, appLog: &testenv.Buffer{}, reg: metrics.New("test")}
 	ts.access = accesslog.New(ts.accessTo, 64, ts.reg.AccessLogDropped)
 	ts.access.Start()
 	ids, err := requestid.NewGenerator()

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/hotpath/hotpath/internal/accesslog"
+	"github.com/hotpath/hotpath/internal/api"
+	"github.com/hotpath/hotpath/internal/clientip"
+	"github.com/hotpath/hotpath/internal/config"
+	"github.com/hotpath/hotpath/internal/csrf"
+	"github.com/hotpath/hotpath/internal/reload"
+	"github.com/hotpath/hotpath/internal/router"
+)
+
+// live are the running components a reload changes.
+type live struct {
+	level  *slog.LevelVar
+	routes *router.Router
+	api    *api.API
+	csrf   *csrf.Protector
+}
+
+// reloadParts says which component takes which reloadable key
+// (config.ReloadableKeys), one Part each. A new reloadable key gets its
+// line here.
+func reloadParts(l live) []reload.Part {
+	return []reload.Part{
+		{
+			Keys: []string{"log.level"},
+			Prepare: func(next config.Config) (func(), error) {
+				return func() { l.level.Set(logLevel(next.Log.Level)) }, nil
+			},
+		},
+		{
+			Keys: []string{"log.access_sample", "log.slow", "server.max_inflight"},
+			Prepare: func(next config.Config) (func(), error) {
+				sampler := accesslog.NewSampler(next.Log.AccessSample, next.Log.Slow)
+				return func() { l.routes.Reconfigure(sampler, next.Server.MaxInflight) }, nil
+			},
+		},
+		{
+			Keys: []string{"auth.tokens", "auth.tokens_file"},
+			Prepare: func(next config.Config) (func(), error) {
+				return func() { l.api.SetTokens(next.Auth.AllTokens()) }, nil
+			},
+		},
+		{
+			Keys: []string{"server.trusted_proxies"},
+			Prepare: func(next config.Config) (func(), error) {
+				if _, err := clientip.ParsePrefixes(next.Server.TrustedProxies); err != nil {
+					return nil, &config.Error{Key: "server.trusted_proxies", Reason: err.Error()}
+				}
+				// Parsed above: SetTrusted cannot fail on the same list.
+				return func() { _ = l.routes.Clients().SetTrusted(next.Server.TrustedProxies) }, nil
+			},
+		},
+		{
+			Keys: []string{"security.trusted_origins"},
+			Prepare: func(next config.Config) (func(), error) {
+				origins, err := csrf.ParseOrigins(next.Security.TrustedOrigins)
+				if err != nil {
+					return nil, &config.Error{Key: "security.trusted_origins", Reason: err.Error()}
+				}
+				return func() { l.csrf.SetTrusted(origins) }, nil
+			},
+		},
+	}
+}

@@ -1,0 +1,159 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// ReloadableKeys are the keys a running process applies when it reloads
+// its configuration (SIGHUP, or a watched file changing). Every other key is
+// in RestartKeys and keeps its start-up value until the process restarts.
+//
+// To make a key reloadable: move it here from RestartKeys, give the
+// component it configures an atomic swap, and register a reload.Part that
+// applies it in cmd/hotpath (the reloader refuses to start while a key
+// here has no part).
+var ReloadableKeys = []string{
+	"auth.tokens",
+	"auth.tokens_file",
+	"log.access_sample",
+	"log.level",
+	"log.slow",
+	"security.trusted_origins",
+	"server.max_inflight",
+	"server.trusted_proxies",
+}
+
+// RestartKeys are the keys that need a restart: listeners, the database,
+// buffers and timeouts fixed when a component starts. "upstreams" stands
+// for every key of every [upstreams.NAME] table.
+var RestartKeys = []string{
+	"admin.addr",
+	"admin.pprof",
+	"db.cache_refresh",
+	"db.conn_max_idle_time",
+	"db.conn_max_lifetime",
+	"db.driver",
+	"db.dsn",
+	"db.max_conns",
+	"db.timeout",
+	"log.access_buffer",
+	"reload.watch",
+	"security.csrf_secret",
+	"security.secure_cookie",
+	"server.addr",
+	"server.concurrency",
+	"server.idle_timeout",
+	"server.max_body_size",
+	"server.max_conns_per_ip",
+	"server.name",
+	"server.prefork",
+	"server.read_buffer_size",
+	"server.read_timeout",
+	"server.reuse_port",
+	"server.write_timeout",
+	"shutdown.drain",
+	"shutdown.timeout",
+	"upstreams",
+	"webhooks.concurrency",
+	"webhooks.max_attempts",
+	"webhooks.retention",
+	"webhooks.secret",
+	"webhooks.timeout",
+	"webhooks.urls",
+}
+
+// Keys lists every configuration key in name order, with "upstreams"
+// standing for the [upstreams.NAME] tables.
+func Keys() []string {
+	keys := keysOf(reflect.TypeOf(Config{}))
+	out := make([]string, 0, len(keys)+1)
+	for name := range keys {
+		out = append(out, name)
+	}
+	out = append(out, "upstreams")
+	sort.Strings(out)
+	return out
+}
+
+// Reloaded compares next, a freshly loaded configuration, with c, the one
+// running. It returns the configuration to run from now on: next's values
+// for the reloadable keys, c's for the others. changed lists the reloadable
+// keys whose values differ (auth.tokens_file also when only the file's
+// content did); restart lists the other keys that differ, which keep their
+// running values.
+func (c Config) Reloaded(next Config) (applied Config, changed, restart []string) {
+	applied = c
+	from, to := reflect.ValueOf(next), reflect.ValueOf(&applied).Elem()
+	old := reflect.ValueOf(c)
+	keys := keysOf(reflect.TypeOf(Config{}))
+	for _, name := range Keys() {
+		var differs bool
+		if name == "upstreams" {
+			differs = !reflect.DeepEqual(c.Upstreams, next.Upstreams)
+		} else {
+			idx := keys[name].index
+			differs = !equalValue(old.FieldByIndex(idx), from.FieldByIndex(idx))
+			if slices.Contains(ReloadableKeys, name) {
+				to.FieldByIndex(idx).Set(from.FieldByIndex(idx))
+			}
+		}
+		if name == "auth.tokens_file" {
+			differs = differs || !slices.Equal(c.Auth.FileTokens, next.Auth.FileTokens)
+			applied.Auth.FileTokens = next.Auth.FileTokens
+		}
+		switch {
+		case !differs:
+		case slices.Contains(ReloadableKeys, name):
+			changed = append(changed, name)
+		default:
+			restart = append(restart, name)
+		}
+	}
+	return applied, changed, restart
+}
+
+// equalValue compares two values of one key; an empty list equals a
+// missing one.
+func equalValue(a, b reflect.Value) bool {
+	if a.Kind() == reflect.Slice && a.Len() == 0 && b.Len() == 0 {
+		return true
+	}
+	return reflect.DeepEqual(a.Interface(), b.Interface())
+}
+
+// Hash identifies a configuration: the first 12 hex digits of a SHA-256 over
+// every key's value (and the tokens read from auth.tokens_file). Two
+// processes with the same hash run the same settings. The digest does not
+// reveal the secrets it covers.
+func (c Config) Hash() string {
+	h := sha256.New()
+	v := reflect.ValueOf(c)
+	keys := keysOf(reflect.TypeOf(Config{}))
+	for _, name := range Keys() {
+		if name == "upstreams" {
+			continue
+		}
+		f := v.FieldByIndex(keys[name].index)
+		if f.Kind() == reflect.Slice { // nil and empty alike
+			fmt.Fprintf(h, "%s=%q\n", name, strings.Join(f.Interface().([]string), "\x00"))
+			continue
+		}
+		fmt.Fprintf(h, "%s=%#v\n", name, f.Interface())
+	}
+	names := make([]string, 0, len(c.Upstreams))
+	for n := range c.Upstreams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "upstreams.%s=%#v\n", n, c.Upstreams[n])
+	}
+	fmt.Fprintf(h, "auth.tokens_file content=%s\n", strings.Join(c.Auth.FileTokens, "\n"))
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}

@@ -1,0 +1,233 @@
+package reload
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	vm "github.com/VictoriaMetrics/metrics"
+	"go.uber.org/goleak"
+
+	"github.com/hotpath/hotpath/internal/config"
+	"github.com/hotpath/hotpath/internal/testenv"
+)
+
+// Every reloader a test starts must leave no goroutine behind once stopped.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// fixture is a config file, a reloader reading it, and what it did.
+type fixture struct {
+	path    string
+	set     *vm.Set
+	logs    *testenv.Buffer
+	loads   atomic.Int64
+	applied []string // keys of the parts committed, in order
+	mu      sync.Mutex
+	// debounce is the reloader's; zero takes the default.
+	debounce time.Duration
+}
+
+func newFixture(t *testing.T, body string) *fixture {
+	t.Helper()
+	f := &fixture{path: filepath.Join(t.TempDir(), "config.toml"), set: vm.NewSet(), logs: &testenv.Buffer{}}
+	f.write(t, body)
+	return f
+}
+
+func (f *fixture) write(t *testing.T, body string) {
+	t.Helper()
+	if err := os.WriteFile(f.path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) load() (config.Config, error) {
+	f.loads.Add(1)
+	cfg, _, err := config.Load([]string{"-config", f.path}, nil)
+	return cfg, err
+}
+
+// parts records the commits of one part per reloadable key; fail makes
+// the named key's Prepare fail.
+func (f *fixture) parts(fail string) []Part {
+	var parts []Part
+	for _, k := range config.ReloadableKeys {
+		parts = append(parts, Part{Keys: []string{k}, Prepare: func(config.Config) (func(), error) {
+			if k == fail {
+				return nil, errors.New("prepare " + k + " failed")
+			}
+			return func() {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				f.applied = append(f.applied, k)
+			}, nil
+		}})
+	}
+	return parts
+}
+
+func (f *fixture) committed() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.applied)
+}
+
+func (f *fixture) reloader(t *testing.T, signals chan os.Signal, fail string) *Reloader {
+	t.Helper()
+	running, err := f.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Options{
+		Load: f.load, Running: running, ConfigPath: f.path, Signals: signals, Debounce: f.debounce,
+		Metrics: f.set, Log: slog.New(slog.NewJSONHandler(f.logs, nil)),
+	}, f.parts(fail)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (f *fixture) counter(result string) uint64 {
+	return f.set.GetOrCreateCounter(`config_reloads_total{result="` + result + `"}`).Get()
+}
+
+func TestNewRefusesAReloadableKeyWithoutPart(t *testing.T) {
+	f := newFixture(t, "")
+	parts := f.parts("")
+	_, err := New(Options{Load: f.load, Metrics: vm.NewSet(), Log: slog.Default()}, parts[1:]...)
+	if err == nil || !strings.Contains(err.Error(), config.ReloadableKeys[0]) {
+		t.Errorf("New without a part for %s: %v, want an error naming it", config.ReloadableKeys[0], err)
+	}
+}
+
+func TestReloadCommitsOnlyChangedParts(t *testing.T) {
+	f := newFixture(t, "[log]\naccess_sample = 0\n")
+	r := f.reloader(t, nil, "")
+	hash := r.Hash()
+	f.write(t, "[log]\naccess_sample = 0.5\nlevel = \"warn\"\n")
+	if err := r.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.committed(), []string{"log.access_sample", "log.level"}; !slices.Equal(got, want) {
+		t.Errorf("committed %v, want %v", got, want)
+	}
+	if r.Hash() == hash || f.counter("success") != 1 {
+		t.Errorf("hash %s (was %s), successes %d; want a new hash and 1", r.Hash(), hash, f.counter("success"))
+	}
+	if err := r.Reload("test"); err != nil || len(f.committed()) != 2 {
+		t.Errorf("unchanged reload: err %v, committed %v; want no new commit", err, f.committed())
+	}
+}
+
+func TestFailedPrepareAppliesNothing(t *testing.T) {
+	f := newFixture(t, "")
+	r := f.reloader(t, nil, "log.level")
+	hash := r.Hash()
+	f.write(t, "[log]\naccess_sample = 0.5\nlevel = \"warn\"\n")
+	if err := r.Reload("test"); err == nil {
+		t.Fatal("reload with a failing part succeeded")
+	}
+	if got := f.committed(); len(got) != 0 {
+		t.Errorf("committed %v although one part failed to prepare, want nothing", got)
+	}
+	if r.Hash() != hash || f.counter("error") != 1 || f.counter("success") != 0 {
+		t.Errorf("hash %s (was %s), errors %d, successes %d; want unchanged, 1, 0", r.Hash(), hash, f.counter("error"), f.counter("success"))
+	}
+	// The next valid reload applies what the failed one did not.
+	f.write(t, "[log]\naccess_sample = 0.5\n")
+	if err := r.Reload("test"); err != nil || !slices.Equal(f.committed(), []string{"log.access_sample"}) {
+		t.Errorf("reload after the failure: err %v, committed %v; want log.access_sample", err, f.committed())
+	}
+}
+
+func TestInvalidFileIsCountedAndLogged(t *testing.T) {
+	f := newFixture(t, "")
+	r := f.reloader(t, nil, "")
+	f.write(t, "[log]\nlevel = \"loud\"\n")
+	err := r.Reload("test")
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Key != "log.level" || ce.Source != f.path {
+		t.Fatalf("reload of an invalid level: %v, want a config error naming log.level and the file", err)
+	}
+	if f.counter("error") != 1 || len(f.committed()) != 0 {
+		t.Errorf("errors %d, committed %v; want 1 and nothing", f.counter("error"), f.committed())
+	}
+	if want := `"msg":"config reload failed; the running configuration is unchanged","trigger":"test","err":"config: log.level (` + f.path; !strings.Contains(f.logs.String(), want) {
+		t.Errorf("log lacks %s:\n%s", want, f.logs.String())
+	}
+}
+
+// TestWatchDebouncesABurstAndIgnoresOtherFiles writes the config file ten
+// times in quick succession and touches an unrelated file in its directory:
+// one reload follows.
+func TestWatchDebouncesABurstAndIgnoresOtherFiles(t *testing.T) {
+	f := newFixture(t, "")
+	// Far longer than the 10ms between writes, even on a busy machine.
+	f.debounce = 300 * time.Millisecond
+	r := f.reloader(t, nil, "")
+	r.Start()
+	defer r.Stop()
+	loadsAtStart := f.loads.Load()
+	for i := range 10 {
+		f.write(t, "[log]\naccess_sample = 0."+string(rune('0'+i))+"\n")
+		time.Sleep(10 * time.Millisecond)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for f.counter("success") < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // room for a second, unwanted reload
+	if n := f.loads.Load() - loadsAtStart; n != 1 {
+		t.Errorf("%d reloads after a burst of 10 writes, want 1", n)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(f.path), "hotpath.db-wal"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := f.loads.Load() - loadsAtStart; n != 1 {
+		t.Errorf("a write to another file of the directory reloaded: %d reloads, want 1", n)
+	}
+}
+
+func TestSignalReloads(t *testing.T) {
+	f := newFixture(t, "[reload]\nwatch = false\n")
+	signals := make(chan os.Signal, 1)
+	r := f.reloader(t, signals, "")
+	r.Start()
+	defer r.Stop()
+	f.write(t, "[reload]\nwatch = false\n[log]\nslow = \"1s\"\n")
+	signals <- os.Interrupt // any value: the channel carries SIGHUP in hotpath
+	deadline := time.Now().Add(3 * time.Second)
+	for f.counter("success") < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := f.committed(); !slices.Equal(got, []string{"log.slow"}) {
+		t.Errorf("committed %v after the signal, want log.slow", got)
+	}
+}
+
+func TestRestartKeysAreNamedAndKept(t *testing.T) {
+	f := newFixture(t, "")
+	r := f.reloader(t, nil, "")
+	f.write(t, "[server]\nread_timeout = \"9s\"\n[db]\ntimeout = \"3s\"\n[log]\nlevel = \"debug\"\n")
+	if err := r.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if r.running.Server.ReadTimeout != 5*time.Second || r.running.DB.Timeout != 2*time.Second || r.running.Log.Level != "debug" {
+		t.Errorf("running read_timeout %s db.timeout %s level %s; want 5s, 2s (restart-only) and debug",
+			r.running.Server.ReadTimeout, r.running.DB.Timeout, r.running.Log.Level)
+	}
+	if want := `"keys":["db.timeout","server.read_timeout"]`; !strings.Contains(f.logs.String(), want) {
+		t.Errorf("log lacks %s:\n%s", want, f.logs.String())
+	}
+}
