@@ -7,6 +7,10 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/hotpath/hotpath/internal/config"
+	"github.com/hotpath/hotpath/internal/ratelimit"
 )
 
 // TestHotPathAllocatesNothing pins the zero-allocation claim: the whole
@@ -30,6 +34,28 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 				t.Errorf("GET %s: %v allocs per request, want 0", path, n)
 			}
 		})
+	}
+}
+
+// TestHotPathWithReadsLimitAllocatesNothing: with limits.reads on, the
+// bucket decision and the RateLimit headers add no allocation either.
+func TestHotPathWithReadsLimitAllocatesNothing(t *testing.T) {
+	cfg := config.Default()
+	cfg.Limits.Reads = ratelimit.Rate{N: ratelimit.MaxN, Per: time.Second}
+	srv, conn := newMemServerWith(t, 0.01, cfg)
+	serve := func() {
+		conn.In.WriteString("GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n")
+		if err := srv.ServeConn(conn); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(conn.Out.Bytes(), []byte("Ratelimit: \"reads\";r=")) {
+			t.Fatalf("limits.reads on, yet no RateLimit header: %q", conn.Out.Bytes())
+		}
+		conn.Out.Reset()
+	}
+	serve()
+	if n := testing.AllocsPerRun(1000, serve); n != 0 {
+		t.Errorf("GET /plaintext with limits.reads: %v allocs per request, want 0", n)
 	}
 }
 

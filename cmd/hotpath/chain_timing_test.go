@@ -15,6 +15,7 @@ import (
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/metrics"
+	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/testenv"
 	"github.com/hotpath/hotpath/internal/worldcache"
 )
@@ -30,6 +31,14 @@ func newMemServer(tb testing.TB, sample float64) (*fasthttp.Server, *testenv.Mem
 func newMemServerOn(tb testing.TB, sample float64, driver string) (*fasthttp.Server, *testenv.MemConn) {
 	tb.Helper()
 	cfg := config.Default()
+	cfg.DB.Driver = driver
+	return newMemServerWith(tb, sample, cfg)
+}
+
+// newMemServerWith is newMemServer with the configuration cfg.
+func newMemServerWith(tb testing.TB, sample float64, cfg config.Config) (*fasthttp.Server, *testenv.MemConn) {
+	tb.Helper()
+	driver := cfg.DB.Driver
 	cfg.Log.AccessSample = sample
 	// A small queue warms up (every record made and grown) in a few requests.
 	cfg.Log.AccessBuffer = 16
@@ -39,7 +48,6 @@ func newMemServerOn(tb testing.TB, sample float64, driver string) (*fasthttp.Ser
 	tb.Cleanup(access.Stop)
 	var draining atomic.Bool
 	log := slog.New(slog.DiscardHandler)
-	cfg.DB.Driver = driver
 	cfg.DB.DSN = filepath.Join(tb.TempDir(), "bench.db")
 	if driver == "postgres" {
 		cfg.DB.DSN = testenv.PostgresDSN(tb)
@@ -58,7 +66,12 @@ func newMemServerOn(tb testing.TB, sample float64, driver string) (*fasthttp.Ser
 	for !cache.Loaded() {
 		time.Sleep(10 * time.Millisecond)
 	}
-	h, _, err := buildHandler(cfg, endpoints{db: handler.NewDB(db, cache, cfg.DB.Timeout, log)}, reg, access, &draining, log)
+	limits, reads, err := newLimits(cfg, reg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h, _, err := buildHandler(cfg, endpoints{db: handler.NewDB(db, cache, cfg.DB.Timeout, log), limits: limits, reads: reads},
+		reg, access, &draining, log)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -82,6 +95,25 @@ func benchServe(b *testing.B, srv *fasthttp.Server, conn *testenv.MemConn, req s
 func BenchmarkPlaintext(b *testing.B) {
 	srv, conn := newMemServer(b, 0.01)
 	benchServe(b, srv, conn, "GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n")
+}
+
+// BenchmarkPlaintextReadsLimited is /plaintext with limits.reads on: the
+// bucket decision and the two RateLimit headers, against BenchmarkPlaintext.
+// Behind a trusted proxy it also reads X-Forwarded-For.
+func BenchmarkPlaintextReadsLimited(b *testing.B) {
+	for _, proxied := range []bool{false, true} {
+		name, req := "peer", "GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n"
+		cfg := config.Default()
+		cfg.Limits.Reads = ratelimit.Rate{N: ratelimit.MaxN, Per: time.Second}
+		if proxied {
+			name, req = "trusted-proxy", "GET /plaintext HTTP/1.1\r\nHost: bench\r\nX-Forwarded-For: 203.0.113.5\r\n\r\n"
+			cfg.Server.TrustedProxies = []string{"0.0.0.0/0"}
+		}
+		b.Run(name, func(b *testing.B) {
+			srv, conn := newMemServerWith(b, 0.01, cfg)
+			benchServe(b, srv, conn, req)
+		})
+	}
 }
 
 func BenchmarkJSON(b *testing.B) {

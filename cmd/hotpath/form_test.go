@@ -151,7 +151,9 @@ func TestFormPageAndCookie(t *testing.T) {
 }
 
 func TestFormCSRF(t *testing.T) {
-	p := startProc(t, "--security.trusted_origins=https://partner.example")
+	// Some 30 posts from one address: limits.anonymous_writes is another
+	// test's subject.
+	p := startProc(t, "--security.trusted_origins=https://partner.example", "--limits.anonymous_writes=0")
 	defer p.stop(t)
 	withToken(t) // unused by the form; proves API tokens are no form credential
 	db := openDirect(t, "sqlite", dbPath(t, p))

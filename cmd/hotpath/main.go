@@ -155,12 +155,23 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		log.Info("auth.tokens and auth.tokens_file are empty: writes through /api/v1 are refused (HOTPATH_AUTH__TOKENS)")
 	}
 
-	writes := api.New(db, cache, cfg.Auth.AllTokens(), cfg.DB.Timeout, log)
+	limits, reads, err := newLimits(cfg, reg)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	log.Info("rate limits", "anonymous_writes", cfg.Limits.AnonymousWrites.String(),
+		"token_writes", cfg.Limits.TokenWrites.String(), "reads", cfg.Limits.Reads.String(),
+		"trusted_proxies", len(cfg.Server.TrustedProxies))
+
+	writes := api.New(db, cache, cfg.Auth.AllTokens(), limits, cfg.DB.Timeout, log)
 	h, routes, err := buildHandler(cfg, endpoints{
 		db:        handler.NewDB(db, cache, cfg.DB.Timeout, log),
 		api:       writes,
-		form:      web.NewForm(db, protector, cfg.DB.Timeout, log),
+		form:      web.NewForm(db, protector, limits, cfg.DB.Timeout, log),
 		upstreams: upstreams,
+		limits:    limits,
+		reads:     reads,
 	}, reg, access, &draining, log)
 	if err != nil {
 		log.Error("start", "err", err)
@@ -177,7 +188,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		Signals:    hup,
 		Metrics:    reg.Set(),
 		Log:        log,
-	}, reloadParts(live{level: level, routes: routes, api: writes, csrf: protector})...)
+	}, reloadParts(live{level: level, routes: routes, api: writes, csrf: protector, limits: limits, reads: reads})...)
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1

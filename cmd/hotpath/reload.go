@@ -8,6 +8,7 @@ import (
 	"github.com/hotpath/hotpath/internal/clientip"
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/csrf"
+	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/reload"
 	"github.com/hotpath/hotpath/internal/router"
 )
@@ -18,6 +19,8 @@ type live struct {
 	routes *router.Router
 	api    *api.API
 	csrf   *csrf.Protector
+	limits api.Limits
+	reads  *ratelimit.Class
 }
 
 // reloadParts says which component takes which reloadable key
@@ -52,6 +55,16 @@ func reloadParts(l live) []reload.Part {
 				}
 				// Parsed above: SetTrusted cannot fail on the same list.
 				return func() { _ = l.routes.Clients().SetTrusted(next.Server.TrustedProxies) }, nil
+			},
+		},
+		{
+			Keys: []string{"limits.anonymous_writes", "limits.token_writes", "limits.reads"},
+			Prepare: func(next config.Config) (func(), error) {
+				return func() {
+					l.limits.Anonymous.SetRate(next.Limits.AnonymousWrites)
+					l.limits.Token.SetRate(next.Limits.TokenWrites)
+					l.reads.SetRate(next.Limits.Reads)
+				}, nil
 			},
 		},
 		{

@@ -13,6 +13,7 @@ import (
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/metrics"
+	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/requestid"
 	"github.com/hotpath/hotpath/internal/router"
 	"github.com/hotpath/hotpath/internal/upstream"
@@ -27,6 +28,27 @@ type endpoints struct {
 	// upstreams are the clients of the [upstreams.NAME] tables, by NAME,
 	// for handlers that call another service; the built-in ones call none.
 	upstreams map[string]*upstream.Client
+	// limits holds the client address finder and the write limits, which
+	// the API and the form apply; reads is limits.reads, which the chain
+	// applies. Zero values limit nothing.
+	limits api.Limits
+	reads  *ratelimit.Class
+}
+
+// newLimits builds the rate limits of [limits] (package ratelimit) and the
+// client address finder they key on.
+func newLimits(cfg config.Config, reg *metrics.Registry) (api.Limits, *ratelimit.Class, error) {
+	clients, err := clientip.New(cfg.Server.TrustedProxies)
+	if err != nil {
+		return api.Limits{}, nil, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
+	l := api.Limits{
+		Clients: clients,
+		Anonymous: ratelimit.NewClass("anonymous_writes", "writes without a valid bearer token from this address",
+			cfg.Limits.AnonymousWrites, reg.Set()),
+		Token: ratelimit.NewClass("token_writes", "writes with this bearer token", cfg.Limits.TokenWrites, reg.Set()),
+	}
+	return l, ratelimit.NewClass("reads", "requests from this address", cfg.Limits.Reads, reg.Set()), nil
 }
 
 // registerRoutes lists every application endpoint: one line each.
@@ -58,10 +80,6 @@ func buildHandler(cfg config.Config, e endpoints, reg *metrics.Registry, access 
 	if err != nil {
 		return nil, nil, fmt.Errorf("build handler: %w", err)
 	}
-	clients, err := clientip.New(cfg.Server.TrustedProxies)
-	if err != nil {
-		return nil, nil, fmt.Errorf("build handler: server.trusted_proxies: %w", err)
-	}
 	r := router.New(reg, log)
 	registerRoutes(r, e)
 	return r.Handler(router.Options{
@@ -70,6 +88,7 @@ func buildHandler(cfg config.Config, e endpoints, reg *metrics.Registry, access 
 		Sampler:     accesslog.NewSampler(cfg.Log.AccessSample, cfg.Log.Slow),
 		MaxInflight: cfg.Server.MaxInflight,
 		Draining:    draining,
-		Clients:     clients,
+		Clients:     e.limits.Clients,
+		Reads:       e.reads,
 	}), r, nil
 }

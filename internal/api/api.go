@@ -19,8 +19,10 @@ import (
 	"github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
 
+	"github.com/hotpath/hotpath/internal/clientip"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/problem"
+	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/store"
 	"github.com/hotpath/hotpath/internal/worldcache"
 )
@@ -44,17 +46,41 @@ type API struct {
 	store   Store
 	cache   *worldcache.Cache
 	auth    *Auth
+	limits  Limits
 	timeout time.Duration
 	log     *slog.Logger
 	docTag  []byte // the ETag of OpenAPIDocument
 }
 
 // New returns the /api/v1 handlers. Writes need one of tokens
-// (auth.tokens); every store call is bounded by timeout (db.timeout); a
-// World written through the API is also written to cache, so that
-// /cached-queries shows it. cache may be nil.
-func New(s Store, cache *worldcache.Cache, tokens []string, timeout time.Duration, log *slog.Logger) *API {
-	return &API{store: s, cache: cache, auth: NewAuth(tokens), timeout: timeout, log: log, docTag: documentTag(OpenAPIDocument)}
+// (auth.tokens) and are held to limits; every store call is bounded by
+// timeout (db.timeout); a World written through the API is also written to
+// cache, so that /cached-queries shows it. cache may be nil.
+func New(s Store, cache *worldcache.Cache, tokens []string, limits Limits, timeout time.Duration, log *slog.Logger) *API {
+	return &API{store: s, cache: cache, auth: NewAuth(tokens), limits: limits, timeout: timeout, log: log,
+		docTag: documentTag(OpenAPIDocument)}
+}
+
+// Limits are the rate limits of writes (package ratelimit), shared by the
+// API and the HTML form. The zero value limits nothing.
+type Limits struct {
+	// Clients finds a request's client address (server.trusted_proxies).
+	Clients *clientip.Resolver
+	// Anonymous limits writes without a valid bearer token, per client
+	// address (limits.anonymous_writes).
+	Anonymous *ratelimit.Class
+	// Token limits writes with a valid bearer token, per token
+	// (limits.token_writes).
+	Token *ratelimit.Class
+}
+
+// AdmitAnonymous applies limits.anonymous_writes to the request's client
+// address, answering 429 when it is over.
+func (l Limits) AdmitAnonymous(ctx *fasthttp.RequestCtx) bool {
+	if !l.Anonymous.On() {
+		return true
+	}
+	return l.Anonymous.Admit(ctx, ratelimit.AddrKey(l.Clients.Addr(ctx)))
 }
 
 // SetTokens replaces the bearer tokens that may write, for requests that
@@ -66,14 +92,22 @@ func (a *API) context() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), a.timeout)
 }
 
-// authorize answers a write that carries no valid bearer token (401) and
-// reports whether its handler may go on.
+// authorize answers a write that carries no valid bearer token (401) or
+// is over its rate limit (429), and reports whether its handler may go on.
+//
+// A write without a valid token is an anonymous write: it counts against
+// limits.anonymous_writes of its client address, so guessing tokens or
+// flooding 401s is held to that rate, and it never touches a token's
+// bucket, so nobody can spend another caller's allowance.
 func (a *API) authorize(ctx *fasthttp.RequestCtx) bool {
-	if _, err := a.auth.Check(ctx); err != nil {
-		problem.Write(ctx, err)
+	caller, err := a.auth.Check(ctx)
+	if err != nil {
+		if a.limits.AdmitAnonymous(ctx) {
+			problem.Write(ctx, err)
+		}
 		return false
 	}
-	return true
+	return a.limits.Token.Admit(ctx, ratelimit.BytesKey(caller[:]))
 }
 
 func (a *API) fail(ctx *fasthttp.RequestCtx, err error) { WriteStoreError(ctx, a.log, err) }

@@ -92,12 +92,16 @@ func Peer(ctx *fasthttp.RequestCtx) netip.Addr {
 }
 
 // Addr returns the client address of the request. With no trusted proxies
-// it is the peer, found without reading any header; otherwise it reads
+// (or a nil Resolver) it is the peer, found without reading any header;
+// otherwise it reads
 // X-Forwarded-For or Forwarded without allocating. A request carrying
 // both headers is taken to come from the peer itself: a proxy that writes
 // one passes the other through from the client, so neither can be trusted.
 func (r *Resolver) Addr(ctx *fasthttp.RequestCtx) netip.Addr {
 	peer := Peer(ctx)
+	if r == nil {
+		return peer
+	}
 	trusted := *r.trusted.Load()
 	if len(trusted) == 0 || !contains(trusted, peer) {
 		return peer

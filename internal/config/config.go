@@ -5,6 +5,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/hotpath/hotpath/internal/ratelimit"
 )
 
 // Config is the whole configuration of one hotpath process. Every field maps
@@ -19,6 +21,7 @@ type Config struct {
 	Security Security `koanf:"security"`
 	Webhooks Webhooks `koanf:"webhooks"`
 	Reload   Reload   `koanf:"reload"`
+	Limits   Limits   `koanf:"limits"`
 	// Upstreams are the other services hotpath calls, by name: the TOML
 	// tables [upstreams.NAME]. Every call goes through internal/upstream.
 	Upstreams map[string]Upstream `koanf:"upstreams"`
@@ -142,6 +145,20 @@ type Security struct {
 	SecureCookie bool `koanf:"secure_cookie"`
 }
 
+// Limits configures the per-client rate limits (package ratelimit): each
+// is "N/s", "N/m" or "N/h" (a bucket of N refilled at that rate), or "0"
+// for off. They are per process: replicas each allow their own.
+type Limits struct {
+	// AnonymousWrites limits writes without a valid bearer token (the HTML
+	// form; API writes refused for their credentials), per client address.
+	AnonymousWrites ratelimit.Rate `koanf:"anonymous_writes"`
+	// TokenWrites limits writes through /api/v1 with a valid bearer token,
+	// per token.
+	TokenWrites ratelimit.Rate `koanf:"token_writes"`
+	// Reads limits every other request, per client address.
+	Reads ratelimit.Rate `koanf:"reads"`
+}
+
 // Webhooks configures change events sent to other systems.
 type Webhooks struct {
 	// URLs receive a signed POST for every change event.
@@ -242,6 +259,7 @@ func Default() Config {
 			Concurrency: 4,
 			Timeout:     5 * time.Second,
 		},
+		Limits:    Limits{AnonymousWrites: ratelimit.Rate{N: 20, Per: time.Minute}},
 		Upstreams: map[string]Upstream{},
 	}
 }

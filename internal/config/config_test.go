@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotpath/hotpath/internal/ratelimit"
 )
 
 func writeFile(t *testing.T, body string) string {
@@ -112,6 +114,11 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{name: "bad integer", env: []string{"HOTPATH_SERVER__MAX_BODY_SIZE=1MB"}, wantKey: "server.max_body_size", wantMsg: "invalid integer"},
 		{name: "short token", env: []string{"HOTPATH_AUTH__TOKENS=short"}, wantKey: "auth.tokens", wantMsg: "16 characters"},
 		{name: "bad webhook url", env: []string{"HOTPATH_WEBHOOKS__URLS=ftp://x"}, wantKey: "webhooks.urls", wantMsg: "http"},
+		{name: "rate without a unit", env: []string{"HOTPATH_LIMITS__READS=100"}, wantKey: "limits.reads", wantMsg: "N/s"},
+		{name: "rate per day", args: []string{"--limits.anonymous_writes=20/d"}, wantKey: "limits.anonymous_writes", wantMsg: "N/h"},
+		{name: "negative rate in file", file: "[limits]\ntoken_writes = \"-1/s\"\n", wantKey: "limits.token_writes", wantMsg: "invalid rate"},
+		{name: "number for a rate", file: "[limits]\nreads = 5\n", wantKey: "limits.reads", wantMsg: "invalid rate"},
+		{name: "proxy with host bits", env: []string{"HOTPATH_SERVER__TRUSTED_PROXIES=10.0.0.0/8,10.1.2.3/16"}, wantKey: "server.trusted_proxies", wantMsg: "did you mean 10.1.0.0/16"},
 		{name: "stray argument", args: []string{"serve"}, wantKey: "serve", wantMsg: "unexpected argument"},
 		{name: "broken toml", file: "[server\naddr=", wantKey: "-config", wantMsg: "toml"},
 	}
@@ -171,5 +178,25 @@ func TestInvalidValueNamesItsSource(t *testing.T) {
 				t.Errorf("message %q (source %q), want source %q", ce.Error(), ce.Source, tc.wantSource)
 			}
 		})
+	}
+}
+
+func TestRateLimitKeysFromEverySource(t *testing.T) {
+	cases := []struct {
+		file      string
+		env, args []string
+		want      Limits
+	}{
+		{want: Limits{AnonymousWrites: ratelimit.Rate{N: 20, Per: time.Minute}}},
+		{file: "[limits]\nanonymous_writes = 0\nreads = \"50/s\"\n", want: Limits{Reads: ratelimit.Rate{N: 50, Per: time.Second}}},
+		{env: []string{"HOTPATH_LIMITS__TOKEN_WRITES=100/h", "HOTPATH_LIMITS__ANONYMOUS_WRITES="},
+			want: Limits{TokenWrites: ratelimit.Rate{N: 100, Per: time.Hour}}},
+		{args: []string{"--limits.anonymous_writes=5/s"}, want: Limits{AnonymousWrites: ratelimit.Rate{N: 5, Per: time.Second}}},
+	}
+	for _, tc := range cases {
+		cfg, _, err := Load(append([]string{"-config", writeFile(t, tc.file)}, tc.args...), tc.env)
+		if err != nil || cfg.Limits != tc.want {
+			t.Errorf("file %q env %v args %v: %+v, %v; want %+v", tc.file, tc.env, tc.args, cfg.Limits, err, tc.want)
+		}
 	}
 }

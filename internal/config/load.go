@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"flag"
 	"fmt"
@@ -384,11 +385,17 @@ func decodeUpstreams(k *koanf.Koanf, cfg *Config) error {
 	return nil
 }
 
-var durationType = reflect.TypeOf(time.Duration(0))
+var (
+	durationType    = reflect.TypeOf(time.Duration(0))
+	textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+)
 
 // convert turns a value from any layer (typed from TOML, text from the
 // environment and flags) into t.
 func convert(raw any, t reflect.Type) (reflect.Value, error) {
+	if reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return convertText(raw, t)
+	}
 	if t == durationType {
 		switch v := raw.(type) {
 		case time.Duration:
@@ -455,6 +462,30 @@ func convert(raw any, t reflect.Type) (reflect.Value, error) {
 		return convertList(raw)
 	}
 	return reflect.Value{}, fmt.Errorf("unsupported type %s", t)
+}
+
+// convertText converts a value whose type parses itself from text (such as
+// a ratelimit.Rate); a TOML integer is taken as its text ("0").
+func convertText(raw any, t reflect.Type) (reflect.Value, error) {
+	var text string
+	switch v := raw.(type) {
+	case string:
+		text = v
+	case int64:
+		text = strconv.FormatInt(v, 10)
+	case int:
+		text = strconv.Itoa(v)
+	default:
+		if reflect.TypeOf(raw) == t { // the defaults layer holds typed values
+			return reflect.ValueOf(raw), nil
+		}
+		return reflect.Value{}, fmt.Errorf("invalid value %v: want a string", raw)
+	}
+	p := reflect.New(t)
+	if err := p.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(text)); err != nil {
+		return reflect.Value{}, err
+	}
+	return p.Elem(), nil
 }
 
 // convertList accepts a TOML array of strings or comma-separated text.

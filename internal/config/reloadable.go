@@ -21,6 +21,9 @@ import (
 var ReloadableKeys = []string{
 	"auth.tokens",
 	"auth.tokens_file",
+	"limits.anonymous_writes",
+	"limits.reads",
+	"limits.token_writes",
 	"log.access_sample",
 	"log.level",
 	"log.slow",

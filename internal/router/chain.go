@@ -2,7 +2,6 @@ package router
 
 import (
 	"fmt"
-	"net/netip"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/hotpath/hotpath/internal/clientip"
 	"github.com/hotpath/hotpath/internal/limit"
 	"github.com/hotpath/hotpath/internal/problem"
+	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/requestid"
 )
 
@@ -43,8 +43,11 @@ type Options struct {
 	// keep-alive clients move to other replicas during a rolling update.
 	Draining *atomic.Bool
 	// Clients finds a request's client address (server.trusted_proxies)
-	// for the access log; nil takes the socket peer.
+	// for the access log and limits.reads; nil takes the socket peer.
 	Clients *clientip.Resolver
+	// Reads limits every request but a write route's, per client address
+	// (limits.reads); nil or off limits nothing and costs one check.
+	Reads *ratelimit.Class
 }
 
 // Handler returns the application listener's request handler: the chain
@@ -134,6 +137,9 @@ func (c *chain) serveRoute(ctx *fasthttp.RequestCtx, rt *Route, h fasthttp.Reque
 	n := r.metrics.AddInflight(1)
 	defer r.metrics.AddInflight(-1)
 	defer c.settle(ctx, rt, start, lv)
+	if !rt.write && !c.admitRead(ctx) {
+		return
+	}
 	if lv.limit > 0 && n > lv.limit {
 		c.reject(ctx)
 		return
@@ -157,6 +163,9 @@ func (c *chain) unmatched(answer fasthttp.RequestHandler) fasthttp.RequestHandle
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Since(epoch)
 		defer c.settle(ctx, c.router.unmatchedRoute(ctx), start, c.router.live.Load())
+		if !c.admitRead(ctx) {
+			return
+		}
 		answer(ctx)
 	}
 }
@@ -212,7 +221,7 @@ func (c *chain) finish(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration,
 	rec.Duration = d
 	rec.BytesIn = len(ctx.Request.Body())
 	rec.BytesOut = len(ctx.Response.Body())
-	rec.RemoteAddr = c.clientAddr(ctx).AppendTo(rec.RemoteAddr[:0])
+	rec.RemoteAddr = c.Clients.Addr(ctx).AppendTo(rec.RemoteAddr[:0])
 	rec.UserAgent = accesslog.Append(rec.UserAgent, ctx.UserAgent())
 	c.Access.Submit(rec)
 }
@@ -221,13 +230,12 @@ func (c *chain) finish(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration,
 // (nil without one), for a reload of server.trusted_proxies.
 func (r *Router) Clients() *clientip.Resolver { return r.chain.Clients }
 
-// clientAddr is the request's client: the peer, or the client a trusted
-// proxy names.
-func (c *chain) clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
-	if c.Clients == nil {
-		return clientip.Peer(ctx)
+// admitRead applies limits.reads, answering 429 when the client is over it.
+func (c *chain) admitRead(ctx *fasthttp.RequestCtx) bool {
+	if !c.Reads.On() {
+		return true
 	}
-	return c.Clients.Addr(ctx)
+	return c.Reads.Admit(ctx, ratelimit.AddrKey(c.Clients.Addr(ctx)))
 }
 
 // reject answers a request over server.max_inflight at once.

@@ -1,7 +1,7 @@
 // Package router maps requests to handlers and runs the chain every request
 // of the application listener goes through: request id, drain, a guard
-// against ambiguous framing, the in-flight cap (static or adaptive), panic
-// recovery, metrics and the access log.
+// against ambiguous framing, limits.reads, the in-flight cap (static or
+// adaptive), panic recovery, metrics and the access log.
 //
 // Adding an endpoint is one line: r.GET("/path", handler). The route
 // template becomes the metric and log label, resolved at registration.
@@ -26,6 +26,10 @@ type Route struct {
 	Method  string
 	Path    string
 	metrics *metrics.Route
+	// write routes (any method but GET and HEAD) are rate-limited by their
+	// handlers, which know who writes; the chain applies limits.reads to
+	// the others.
+	write bool
 }
 
 // Router registers routes on fasthttp/router and labels them.
@@ -107,7 +111,8 @@ func (r *Router) DELETE(path string, h fasthttp.RequestHandler) {
 // fasthttp/router allocates for parameter routes. The route's label and
 // metric handles are bound here, so a request only follows pointers.
 func (r *Router) Handle(method, path string, h fasthttp.RequestHandler) {
-	route := &Route{Method: method, Path: path, metrics: r.metrics.Route(method, path)}
+	route := &Route{Method: method, Path: path, metrics: r.metrics.Route(method, path),
+		write: method != fasthttp.MethodGet && method != fasthttp.MethodHead}
 	r.routes = append(r.routes, route)
 	r.mux.Handle(method, path, func(ctx *fasthttp.RequestCtx) { r.chain.serveRoute(ctx, route, h) })
 }

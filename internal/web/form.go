@@ -30,14 +30,16 @@ type Store interface {
 type Form struct {
 	store   Store
 	csrf    *csrf.Protector
+	limits  api.Limits
 	timeout time.Duration
 	log     *slog.Logger
 }
 
-// NewForm returns the form handlers. Posts are checked by p; the store
+// NewForm returns the form handlers. Posts are checked by p and held to
+// limits.Anonymous (limits.anonymous_writes) per client address; the store
 // call is bounded by timeout (db.timeout).
-func NewForm(s Store, p *csrf.Protector, timeout time.Duration, log *slog.Logger) *Form {
-	return &Form{store: s, csrf: p, timeout: timeout, log: log}
+func NewForm(s Store, p *csrf.Protector, limits api.Limits, timeout time.Duration, log *slog.Logger) *Form {
+	return &Form{store: s, csrf: p, limits: limits, timeout: timeout, log: log}
 }
 
 // formPage is the form. Values are escaped by html/template for the
@@ -71,12 +73,18 @@ func (f *Form) New(ctx *fasthttp.RequestCtx) {
 }
 
 // Create answers POST /fortunes (application/x-www-form-urlencoded): it
-// checks the request came from our own form (403 if not), validates the
-// message as POST /api/v1/fortunes does (422 re-shows the form with the
-// errors), stores it and sends the browser to /fortunes (303).
+// holds the client to limits.anonymous_writes (429), checks the request
+// came from our own form (403 if not), validates the message as POST
+// /api/v1/fortunes does (422 re-shows the form with the errors), stores it
+// and sends the browser to /fortunes (303). Every post counts against the
+// limit, refused ones too: each costs the server work, and the cheapest
+// refusal comes first.
 func (f *Form) Create(ctx *fasthttp.RequestCtx) {
 	// The answer depends on these request headers; caches must know.
 	ctx.Response.Header.Set(fasthttp.HeaderVary, "Sec-Fetch-Site, Origin")
+	if !f.limits.AdmitAnonymous(ctx) {
+		return
+	}
 	if !isForm(ctx.Request.Header.ContentType()) {
 		problem.Write(ctx, problem.New(fasthttp.StatusUnsupportedMediaType,
 			"the form must be sent as application/x-www-form-urlencoded"))

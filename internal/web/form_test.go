@@ -12,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/hotpath/hotpath/internal/api"
 	"github.com/hotpath/hotpath/internal/csrf"
 	"github.com/hotpath/hotpath/internal/store"
 )
@@ -28,7 +29,7 @@ func newTestForm(t testing.TB) (*Form, *csrf.Protector, *store.SQLite) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewForm(s, p, 5*time.Second, slog.New(slog.DiscardHandler)), p, s
+	return NewForm(s, p, api.Limits{}, 5*time.Second, slog.New(slog.DiscardHandler)), p, s
 }
 
 // issue asks the form page for a cookie and a token.
