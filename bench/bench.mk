@@ -27,12 +27,21 @@ CAPACITY_STEP     ?= 3s
 CAPACITY_START    ?= 1000
 CAPACITY_MAX      ?= 200000
 BENCH_SMOKE_OUT   ?= $(or $(TMPDIR),/tmp)/hotpath-bench-smoke
+LATENCY_SERVERS   ?= hotpath,fiber-full,gin-full,nethttp-full
+LATENCY_ENDPOINTS ?= json,db
+LATENCY_STEP      ?= 10s
+LATENCY_REFERENCE ?= fiber-full
+CURVE_SERVERS     ?= hotpath,fiber-full,gin-full,nethttp-full
+CURVE_DURATION    ?= 5s
+CURVE_IDLE        ?= 1000,10000,30000
+# BENCH_NOTE is a sentence for the report's header (other work on the machine).
+BENCH_NOTE        ?=
 
 BENCH_RUNNER = cd bench && $(GO) run ./cmd/bench \
 	-hotpath $(CURDIR)/bin/hotpath -config $(CURDIR)/config.toml \
 	-driver $(BENCH_DRIVER) -dsn '$(BENCH_DSN)' $(if $(BENCH_OUT),-out $(abspath $(BENCH_OUT)))
 
-.PHONY: bench bench-smoke bench-capacity bench-check
+.PHONY: bench bench-full bench-smoke bench-capacity bench-check
 
 ## bench: full comparison of hotpath and its peers with wrk; report in bench/results/
 bench: build
@@ -40,6 +49,16 @@ bench: build
 		-duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) -connections $(BENCH_CONNECTIONS) \
 		-threads $(BENCH_THREADS) -rounds $(BENCH_ROUNDS) -pipeline $(BENCH_PIPELINE) \
 		-queries $(BENCH_QUERIES) $(BENCH_FLAGS)
+
+## bench-full: the whole comparison in one report: throughput of every server
+## (BENCH_*), latency at given rates (LATENCY_*), cost curves (CURVE_*); about 70 minutes
+bench-full: build
+	$(BENCH_RUNNER) -parts throughput,latency,curves -servers $(BENCH_SERVERS) -endpoints $(BENCH_ENDPOINTS) \
+		-duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) -connections $(BENCH_CONNECTIONS) \
+		-threads $(BENCH_THREADS) -rounds $(BENCH_ROUNDS) -pipeline $(BENCH_PIPELINE) -queries $(BENCH_QUERIES) \
+		-latency-servers $(LATENCY_SERVERS) -latency-endpoints $(LATENCY_ENDPOINTS) -latency-step $(LATENCY_STEP) \
+		-reference $(LATENCY_REFERENCE) -curve-servers $(CURVE_SERVERS) -curve-duration $(CURVE_DURATION) \
+		-curve-idle '$(CURVE_IDLE)' $(if $(BENCH_NOTE),-note '$(BENCH_NOTE)') $(BENCH_FLAGS)
 
 ## bench-smoke: seconds end to end (hotpath, bare fasthttp and the full-featured
 ## peers, one round); fails on any error

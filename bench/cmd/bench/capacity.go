@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -46,7 +47,7 @@ func search(ctx context.Context, o options, s *server) report.CapacityServer {
 			cs.Limit = fmt.Sprintf("-max-rate %d reached", o.maxRate)
 			break
 		}
-		st, why, err := measuredAttack(ctx, o, s, url, rate)
+		st, why, err := measuredAttack(ctx, s, url, rate, o.step, o.p99)
 		if err != nil {
 			cs.Limit = err.Error()
 			break
@@ -89,7 +90,7 @@ func search(ctx context.Context, o options, s *server) report.CapacityServer {
 }
 
 // measuredAttack is attack plus the CPU the server and this process used.
-func measuredAttack(ctx context.Context, o options, s *server, url string, rate int) (report.CapacityStep, string, error) {
+func measuredAttack(ctx context.Context, s *server, url string, rate int, d, p99 time.Duration) (report.CapacityStep, string, error) {
 	srvBefore, err := s.stat()
 	if err != nil {
 		return report.CapacityStep{}, "", err
@@ -99,7 +100,7 @@ func measuredAttack(ctx context.Context, o options, s *server, url string, rate 
 		return report.CapacityStep{}, "", err
 	}
 	start := time.Now()
-	st, why := attack(ctx, o, url, rate)
+	st, why := attack(ctx, url, rate, d, p99)
 	wall := time.Since(start).Seconds()
 	srvAfter, err := s.stat()
 	if err != nil {
@@ -123,10 +124,16 @@ func loadCores() int {
 	return set.Count()
 }
 
-// attack sends rate requests per second for o.step and says why the step
-// missed the objective, or "" when it met it.
-func attack(ctx context.Context, o options, url string, rate int) (report.CapacityStep, string) {
+// attack sends rate requests per second for d and says why the step missed
+// the objective (p99 at most p99, no errors, throughput at least 95 % of the
+// rate), or "" when it met it; p99 = 0 sets no latency objective.
+func attack(ctx context.Context, url string, rate int, d, p99 time.Duration) (report.CapacityStep, string) {
+	// The transport is ours, so that its connections can be closed after
+	// the attack instead of lingering in the runner, one descriptor each.
+	tr := &http.Transport{DialContext: (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext}
+	defer tr.CloseIdleConnections()
 	a := vegeta.NewAttacker(
+		vegeta.Client(&http.Client{Transport: tr}),
 		vegeta.Timeout(2*time.Second),
 		vegeta.KeepAlive(true),
 		vegeta.Workers(16),
@@ -149,7 +156,7 @@ func attack(ctx context.Context, o options, url string, rate int) (report.Capaci
 		case <-done:
 		}
 	}()
-	for res := range a.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, o.step, "capacity") {
+	for res := range a.Attack(targeter, vegeta.Rate{Freq: rate, Per: time.Second}, d, "bench") {
 		m.Add(res)
 	}
 	close(done)
@@ -157,7 +164,8 @@ func attack(ctx context.Context, o options, url string, rate int) (report.Capaci
 	errs := m.Requests - uint64(m.Success*float64(m.Requests)+0.5)
 	st := report.CapacityStep{
 		Rate: rate, Sent: m.Rate, Achieved: m.Throughput,
-		P50US: us(m.Latencies.P50), P90US: us(m.Latencies.P90), P99US: us(m.Latencies.P99), MaxUS: us(m.Latencies.Max),
+		P50US: us(m.Latencies.P50), P90US: us(m.Latencies.P90), P99US: us(m.Latencies.P99),
+		P999US: us(m.Latencies.Quantile(0.999)), MaxUS: us(m.Latencies.Max),
 		Requests: m.Requests, Errors: errs,
 	}
 	why := ""
@@ -166,8 +174,8 @@ func attack(ctx context.Context, o options, url string, rate int) (report.Capaci
 		why = "no requests sent"
 	case errs > 0:
 		why = fmt.Sprintf("%d errors %v %v", errs, m.StatusCodes, m.Errors)
-	case m.Latencies.P99 > o.p99:
-		why = fmt.Sprintf("p99 %s over %s", report.Latency(st.P99US), o.p99)
+	case p99 > 0 && m.Latencies.P99 > p99:
+		why = fmt.Sprintf("p99 %s over %s", report.Latency(st.P99US), p99)
 	case m.Throughput < 0.95*float64(rate):
 		why = fmt.Sprintf("throughput %s below 95 %% of the rate", report.Rate(m.Throughput))
 	}

@@ -1,8 +1,10 @@
 // Command bench compares hotpath with peer servers under the same load and
-// writes a report: closed-loop throughput with wrk (default), or an open-loop
-// capacity search with vegeta (-capacity).
+// writes a report. Its parts (-parts) are closed-loop throughput with wrk
+// (the default), latency at given rates with vegeta (open loop), cost-growth
+// curves, and an open-loop capacity search (-capacity).
 //
 //	go run ./cmd/bench -servers hotpath,fasthttp -endpoints json,db -duration 10s
+//	go run ./cmd/bench -parts throughput,latency,curves
 //	go run ./cmd/bench -capacity -servers hotpath -endpoint json -p99 10ms
 package main
 
@@ -18,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,6 +57,50 @@ type options struct {
 	step      time.Duration
 	startRate int
 	maxRate   int
+
+	parts            []string
+	note             string
+	latencyServers   []string
+	latencyEndpoints []string
+	latencyStep      time.Duration
+	latencyProbe     time.Duration
+	reference        string
+	curveServers     []string
+	curveEndpoint    string
+	curveDuration    time.Duration
+	curveConnections []int
+	curveQueries     []int
+	curveSizes       []int
+	curveIdle        []int
+	fileLimit        uint64 // the open-file limit the runner got
+}
+
+// The parts a run can make, in the order they run.
+var partNames = []string{"throughput", "latency", "curves", "capacity"}
+
+func (o options) has(part string) bool { return slices.Contains(o.parts, part) }
+
+// started lists every server a run needs: the union of its parts' servers,
+// in the order first named.
+func (o options) started() []string {
+	var names []string
+	addAll := func(list []string) {
+		for _, n := range list {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	if o.has("throughput") || o.has("capacity") {
+		addAll(o.servers)
+	}
+	if o.has("latency") {
+		addAll(o.latencyServers)
+	}
+	if o.has("curves") {
+		addAll(o.curveServers)
+	}
+	return names
 }
 
 func main() {
@@ -78,11 +125,19 @@ func run() error {
 		cpus, loadCPUs = "0", "1"
 		pinning = "servers on CPU 0 (GOMAXPROCS=1), load generator on CPU 1 (taskset)"
 	}
-	if !o.capacity {
+	if o.has("throughput") || o.has("latency") || o.has("curves") {
 		if err := ensureWrk(o.install); err != nil {
 			return err
 		}
 	}
+	if o.has("curves") && len(o.curveIdle) > 0 {
+		// The runner and the servers, which inherit the limit, hold one
+		// descriptor per idle connection each.
+		if o.fileLimit, err = raiseFileLimit(uint64(slices.Max(o.curveIdle)) + 16384); err != nil {
+			return err
+		}
+	}
+	names := o.started()
 
 	work, err := os.MkdirTemp("", "hotpath-bench")
 	if err != nil {
@@ -92,11 +147,11 @@ func run() error {
 	l := launch{hotpath: o.hotpath, config: o.config, binDir: o.binDir, driver: o.driver, dsn: o.dsn, cpus: cpus, logDir: work}
 	if l.binDir == "" {
 		l.binDir = filepath.Join(work, "bin")
-		if err := buildPeers(ctx, o.servers, l.binDir); err != nil {
+		if err := buildPeers(ctx, names, l.binDir); err != nil {
 			return err
 		}
 	}
-	if l.hotpath == "" && slices.Contains(o.servers, "hotpath") {
+	if l.hotpath == "" && slices.Contains(names, "hotpath") {
 		l.hotpath = filepath.Join(work, "bin", "hotpath")
 		if err := buildHotpath(ctx, l.hotpath); err != nil {
 			return err
@@ -106,7 +161,7 @@ func run() error {
 		return err
 	}
 
-	servers, err := startAll(ctx, l, o.servers)
+	servers, err := startAll(ctx, l, names)
 	defer func() {
 		for _, s := range servers {
 			if err := s.stop(); err != nil {
@@ -123,17 +178,32 @@ func run() error {
 		return err
 	}
 	results.Env = environment(pinning)
+	results.Env.Note = o.note
 	command := "bench " + strings.Join(os.Args[1:], " ")
 	var problems []string
-	if o.capacity {
-		if err := pinSelf(loadCPUs); err != nil {
-			return err
-		}
-		results.Capacity = capacitySearch(ctx, o, servers, command)
-		results.Capacity.Env = results.Env
-	} else {
-		results.Throughput, problems = throughput(ctx, o, servers, loadCPUs, command)
+	if o.has("throughput") {
+		results.Throughput, problems = throughput(ctx, o, pick(servers, o.servers), loadCPUs, command)
 		results.Throughput.Env = results.Env
+	}
+	// The open-loop parts generate load from this process.
+	if err := pinSelf(loadCPUs); err != nil {
+		return err
+	}
+	if o.has("latency") && ctx.Err() == nil {
+		var more []string
+		results.Latency, more = latencyAtRate(ctx, o, servers, results.Throughput, loadCPUs, command)
+		results.Latency.Env = results.Env
+		problems = append(problems, more...)
+	}
+	if o.has("curves") && ctx.Err() == nil {
+		var more []string
+		results.Curves, more = curves(ctx, o, l, servers, loadCPUs, command)
+		results.Curves.Env = results.Env
+		problems = append(problems, more...)
+	}
+	if o.has("capacity") && ctx.Err() == nil {
+		results.Capacity = capacitySearch(ctx, o, pick(servers, o.servers), command)
+		results.Capacity.Env = results.Env
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted: %w", err)
@@ -156,7 +226,8 @@ func run() error {
 
 func parseFlags() (options, error) {
 	var o options
-	var servers, endpoints string
+	var servers, endpoints, parts, latencyServers, latencyEndpoints, curveServers string
+	var curveConnections, curveQueries, curveSizes, curveIdle string
 	mod := moduleDir()
 	host, _ := os.Hostname() // an unnamed host only changes the folder name
 	flag.StringVar(&servers, "servers", "hotpath,"+strings.Join(peerNames, ","), "comma-separated servers: hotpath and peers under bench/peers")
@@ -181,17 +252,54 @@ func parseFlags() (options, error) {
 	flag.DurationVar(&o.step, "step", 3*time.Second, "length of each capacity step")
 	flag.IntVar(&o.startRate, "start-rate", 1000, "first capacity step, requests/s")
 	flag.IntVar(&o.maxRate, "max-rate", 200000, "capacity search stops above this rate")
+	flag.StringVar(&parts, "parts", "throughput", "comma-separated parts to run: "+strings.Join(partNames, ", ")+" (-capacity means capacity alone)")
+	flag.StringVar(&o.note, "note", "", "a sentence for the report's header, such as other work sharing the machine")
+	flag.StringVar(&latencyServers, "latency-servers", "hotpath,fiber-full,gin-full,nethttp-full", "servers of the latency part")
+	flag.StringVar(&latencyEndpoints, "latency-endpoints", "json,db", "endpoints of the latency part")
+	flag.DurationVar(&o.latencyStep, "latency-step", 10*time.Second, "length of each constant-rate run of the latency part")
+	flag.DurationVar(&o.latencyProbe, "latency-probe", 5*time.Second, "wrk run that measures a capacity the throughput part did not")
+	flag.StringVar(&o.reference, "reference", "fiber-full", "server whose capacity sets the rates every server also runs at")
+	flag.StringVar(&curveServers, "curve-servers", "hotpath,fiber-full,gin-full,nethttp-full", "servers of the curves part")
+	flag.StringVar(&o.curveEndpoint, "curve-endpoint", "json", "endpoint of the connections curve")
+	flag.DurationVar(&o.curveDuration, "curve-duration", 5*time.Second, "length of each wrk run of the curves")
+	flag.StringVar(&curveConnections, "curve-connections", "16,64,256,1024,4096", "connection counts of the connections curve")
+	flag.StringVar(&curveQueries, "curve-queries", "1,5,20,100,500", "queries per request of the /queries curve")
+	flag.StringVar(&curveSizes, "curve-sizes", "1,20,100", "page limits of the /api/v1/fortunes size curve")
+	flag.StringVar(&curveIdle, "curve-idle", "1000,10000,30000", "idle keep-alive connection counts of the memory curve (empty skips it)")
 	flag.Parse()
 	o.servers = splitList(servers)
 	o.endpoints = splitList(endpoints)
+	o.parts = splitList(parts)
+	if o.capacity {
+		o.parts = []string{"capacity"}
+	}
+	o.latencyServers = splitList(latencyServers)
+	o.latencyEndpoints = splitList(latencyEndpoints)
+	o.curveServers = splitList(curveServers)
 
 	var errs []error
-	for _, s := range o.servers {
+	ints := func(name, list string) []int {
+		ns, err := splitInts(list)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+		return ns
+	}
+	o.curveConnections = ints("-curve-connections", curveConnections)
+	o.curveQueries = ints("-curve-queries", curveQueries)
+	o.curveSizes = ints("-curve-sizes", curveSizes)
+	o.curveIdle = ints("-curve-idle", curveIdle)
+	for _, p := range o.parts {
+		if !slices.Contains(partNames, p) {
+			errs = append(errs, fmt.Errorf("-parts: unknown part %q (known: %s)", p, strings.Join(partNames, ", ")))
+		}
+	}
+	for _, s := range o.started() {
 		if s != "hotpath" && !slices.Contains(peerNames, s) {
 			errs = append(errs, fmt.Errorf("-servers: unknown server %q (known: hotpath, %s)", s, strings.Join(peerNames, ", ")))
 		}
 	}
-	for _, e := range append(slices.Clone(o.endpoints), o.endpoint) {
+	for _, e := range slices.Concat(o.endpoints, []string{o.endpoint, o.curveEndpoint}, o.latencyEndpoints) {
 		if _, ok := endpointPaths[e]; !ok {
 			errs = append(errs, fmt.Errorf("unknown endpoint %q", e))
 		}
@@ -202,7 +310,7 @@ func parseFlags() (options, error) {
 	if len(o.servers) == 0 || o.rounds < 1 || o.connections < 1 || o.duration <= 0 || o.p99 <= 0 {
 		errs = append(errs, errors.New("-servers must not be empty; -rounds, -connections, -duration and -p99 must be positive"))
 	}
-	if slices.Contains(o.servers, "hotpath") && o.hotpath != "" {
+	if slices.Contains(o.started(), "hotpath") && o.hotpath != "" {
 		if _, err := os.Stat(o.hotpath); err != nil {
 			errs = append(errs, fmt.Errorf("-hotpath %s: %w (run `make build` first)", o.hotpath, err))
 		}
@@ -230,6 +338,19 @@ func endpointURL(addr, endpoint string, queries int) string {
 		p = fmt.Sprintf(p, queries)
 	}
 	return "http://" + addr + p
+}
+
+// splitInts parses a comma-separated list of positive integers.
+func splitInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func splitList(s string) []string {

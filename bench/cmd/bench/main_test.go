@@ -24,15 +24,26 @@ import (
 // way the runner starts every server.
 func startGnet(t *testing.T) *server {
 	t.Helper()
-	ctx := context.Background()
+	return startGnetWith(t, gnetLaunch(t))
+}
+
+// gnetLaunch builds the gnet peer and says how to start it.
+func gnetLaunch(t *testing.T) launch {
+	t.Helper()
 	work := t.TempDir()
 	l := launch{binDir: filepath.Join(work, "bin"), driver: "postgres", logDir: work}
 	if runtime.NumCPU() >= 2 {
 		l.cpus = "0"
 	}
-	if err := buildPeers(ctx, []string{"gnet"}, l.binDir); err != nil {
+	if err := buildPeers(context.Background(), []string{"gnet"}, l.binDir); err != nil {
 		t.Fatal(err)
 	}
+	return l
+}
+
+func startGnetWith(t *testing.T, l launch) *server {
+	t.Helper()
+	ctx := context.Background()
 	s, err := l.start(ctx, "gnet")
 	if err != nil {
 		t.Fatal(err)
@@ -179,6 +190,85 @@ func TestCapacitySearchMeetsItsOwnRule(t *testing.T) {
 		t.Errorf("report.md lacks the capacity row:\n%s", md)
 	}
 	checkSVG(t, filepath.Join(dir, "capacity.svg"), []string{"/json", "gnet"})
+}
+
+// TestLatencyAndCurvesFromRealRuns runs the latency part and the
+// connections and idle-memory curves against the gnet peer, briefly, and
+// checks what they measured and what the report says.
+func TestLatencyAndCurvesFromRealRuns(t *testing.T) {
+	if _, err := wrk.Path(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but %v", err)
+		}
+		t.Skip(err)
+	}
+	ctx := context.Background()
+	l := gnetLaunch(t)
+	s := startGnetWith(t, l)
+	loadCPUs := ""
+	if runtime.NumCPU() >= 2 {
+		loadCPUs = "1"
+	}
+	o := options{driver: "sqlite", connections: 8, threads: 1, queries: 1,
+		latencyServers: []string{"gnet"}, latencyEndpoints: []string{"json"}, reference: "gnet",
+		latencyStep: time.Second, latencyProbe: time.Second,
+		curveServers: []string{"gnet"}, curveEndpoint: "json", curveDuration: time.Second,
+		curveConnections: []int{4, 16}, curveQueries: []int{1}, curveSizes: []int{1}, curveIdle: []int{200, 50}, fileLimit: 20000}
+
+	lat, problems := latencyAtRate(ctx, o, []*server{s}, report.Throughput{}, loadCPUs, "bench -test")
+	if len(problems) > 0 {
+		t.Fatalf("latency problems: %q", problems)
+	}
+	if len(lat.Capacities) != 1 || lat.Capacities[0].RPS <= 0 || !strings.Contains(lat.Capacities[0].Source, "probe") {
+		t.Fatalf("capacities %+v: want gnet's, from a probe", lat.Capacities)
+	}
+	// gnet is its own reference, so it runs at its own three shares only.
+	if len(lat.Points) != len(latencyShares) {
+		t.Fatalf("%d rate points, want %d: %+v", len(lat.Points), len(latencyShares), lat.Points)
+	}
+	for i, p := range lat.Points {
+		want := int(latencyShares[i]*lat.Capacities[0].RPS + 0.5)
+		if p.Rate != want || p.Requests == 0 || p.P99US <= 0 || p.P999US < p.P99US || p.MaxUS < p.P999US {
+			t.Errorf("point %+v: want rate %d, requests, and p99 <= p99.9 <= max", p, want)
+		}
+	}
+
+	c, problems := curves(ctx, o, l, []*server{s}, loadCPUs, "bench -test")
+	if len(problems) > 0 {
+		t.Fatalf("curve problems: %q", problems)
+	}
+	var conns, idle []report.CurvePoint
+	for _, p := range c.Points {
+		switch p.Curve {
+		case report.CurveConnections:
+			conns = append(conns, p)
+		case report.CurveIdle:
+			idle = append(idle, p)
+		default:
+			t.Errorf("point %+v: gnet serves neither /queries nor the API, and sqlite has no size curve", p)
+		}
+	}
+	if len(conns) != 2 || conns[0].X != 4 || conns[1].X != 16 || conns[0].RPS <= 0 || conns[1].RPS <= 0 {
+		t.Errorf("connections curve %+v: want req/s at 4 and 16 connections", conns)
+	}
+	if len(idle) != 3 || idle[0].X != 0 || idle[1].X != 50 || idle[2].X != 200 || idle[0].RSS < 1<<20 || idle[2].RSS <= idle[0].RSS {
+		t.Errorf("idle curve %+v: want RSS at 0, 50 and 200 connections, growing", idle)
+	}
+
+	dir := t.TempDir()
+	if err := report.Write(dir, report.Results{Env: environment("test"), Latency: lat, Curves: c}); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md")) // checked through its content below
+	for _, want := range []string{"## Latency at a given rate", "## How cost grows", "The size curve runs on PostgreSQL only",
+		"| gnet | " + report.Rate(float64(lat.Points[0].Rate)) + " | 25 % gnet |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+	checkSVG(t, filepath.Join(dir, "latency-rate-json.svg"), []string{"/json", "gnet"})
+	checkSVG(t, filepath.Join(dir, "curve-connections-rps.svg"), []string{"connections", "gnet"})
+	checkSVG(t, filepath.Join(dir, "curve-idle.svg"), []string{"idle keep-alive connections", "gnet"})
 }
 
 func TestCPUBusyCountsWork(t *testing.T) {

@@ -237,6 +237,7 @@ func (s *server) logTail() string {
 type procStat struct {
 	cpu     time.Duration
 	peakRSS int64 // bytes, VmHWM
+	rss     int64 // bytes, VmRSS
 }
 
 func (s *server) stat() (procStat, error) {
@@ -270,13 +271,21 @@ func readProcStat(pid int) (procStat, error) {
 		return st, fmt.Errorf("read memory of %d: %w", pid, err)
 	}
 	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				return st, fmt.Errorf("parse VmHWM %q: %w", rest, err)
-			}
-			st.peakRSS = kb * 1024
+		name, rest, _ := strings.Cut(line, ":")
+		var field *int64
+		switch name {
+		case "VmHWM":
+			field = &st.peakRSS
+		case "VmRSS":
+			field = &st.rss
+		default:
+			continue
 		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if err != nil {
+			return st, fmt.Errorf("parse %s %q: %w", name, rest, err)
+		}
+		*field = kb * 1024
 	}
 	return st, nil
 }

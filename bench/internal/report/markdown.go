@@ -14,6 +14,9 @@ func Markdown(r Results) []byte {
 	e := r.Env
 	fmt.Fprintf(&b, "# hotpath benchmark report\n\n")
 	fmt.Fprintf(&b, "%s on %s, commit `%s`.\n\n", e.Date, e.Host, e.Commit)
+	if e.Note != "" {
+		fmt.Fprintf(&b, "**%s**\n\n", e.Note)
+	}
 	fmt.Fprintf(&b, "## Environment\n\n| | |\n|---|---|\n")
 	for _, row := range [][2]string{
 		{"CPU", e.CPUModel},
@@ -30,9 +33,16 @@ func Markdown(r Results) []byte {
 	if len(r.Throughput.Summary) > 0 {
 		writeThroughput(&b, r.Throughput)
 	}
+	if r.Latency != nil {
+		writeLatencyAtRate(&b, *r.Latency)
+	}
+	if r.Curves != nil {
+		writeCurves(&b, *r.Curves)
+	}
 	if r.Capacity != nil {
 		writeCapacity(&b, *r.Capacity)
 	}
+	writeGoals(&b, r)
 	return b.Bytes()
 }
 

@@ -5,6 +5,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,9 +16,11 @@ import (
 // Results is everything one results directory describes. A throughput run and
 // a capacity run may write to the same directory; each replaces its own part.
 type Results struct {
-	Env        Env        `json:"environment"`
-	Throughput Throughput `json:"throughput"`
-	Capacity   *Capacity  `json:"capacity,omitempty"`
+	Env        Env            `json:"environment"`
+	Throughput Throughput     `json:"throughput"`
+	Capacity   *Capacity      `json:"capacity,omitempty"`
+	Latency    *LatencyAtRate `json:"latency_at_rate,omitempty"`
+	Curves     *Curves        `json:"curves,omitempty"`
 }
 
 // Env describes the machine and build the figures come from.
@@ -36,6 +39,9 @@ type Env struct {
 	// servers are up and before any load: well above 0 means other work
 	// was competing for the CPUs.
 	LoadAverage string `json:"load_average"`
+	// Note is what the person running the bench said about the run
+	// (-note), such as other work sharing the machine.
+	Note string `json:"note,omitempty"`
 }
 
 // Throughput is a closed-loop wrk comparison of servers over endpoints.
@@ -173,6 +179,7 @@ type CapacityStep struct {
 	P50US    float64 `json:"p50_us"`
 	P90US    float64 `json:"p90_us"`
 	P99US    float64 `json:"p99_us"`
+	P999US   float64 `json:"p999_us"`
 	MaxUS    float64 `json:"max_us"`
 	Requests uint64  `json:"requests"`
 	Errors   uint64  `json:"errors"`
@@ -218,6 +225,14 @@ func Write(dir string, r Results) error {
 	}
 	if r.Capacity != nil {
 		files["capacity.svg"] = CapacitySVG(*r.Capacity)
+	}
+	if r.Latency != nil {
+		for _, ep := range r.Latency.Endpoints {
+			files["latency-rate-"+ep+".svg"] = LatencyRateSVG(*r.Latency, ep)
+		}
+	}
+	if r.Curves != nil {
+		maps.Copy(files, CurveSVGs(*r.Curves))
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
