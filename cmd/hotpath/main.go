@@ -24,6 +24,7 @@ import (
 	"github.com/hotpath/hotpath/internal/accesslog"
 	"github.com/hotpath/hotpath/internal/admin"
 	"github.com/hotpath/hotpath/internal/api"
+	"github.com/hotpath/hotpath/internal/compress"
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/csrf"
 	"github.com/hotpath/hotpath/internal/handler"
@@ -172,6 +173,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		upstreams: upstreams,
 		limits:    limits,
 		reads:     reads,
+		compress:  compress.New(cfg.Server.Compress, cfg.Server.CompressMinSize, reg.Set()),
 	}, reg, access, &draining, log)
 	if err != nil {
 		log.Error("start", "err", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/hotpath/hotpath/internal/accesslog"
 	"github.com/hotpath/hotpath/internal/api"
 	"github.com/hotpath/hotpath/internal/clientip"
+	"github.com/hotpath/hotpath/internal/compress"
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/metrics"
@@ -33,6 +34,9 @@ type endpoints struct {
 	// applies. Zero values limit nothing.
 	limits api.Limits
 	reads  *ratelimit.Class
+	// compress wraps the routes whose answers can be large; nil when
+	// server.compress is off.
+	compress *compress.Compressor
 }
 
 // newLimits builds the rate limits of [limits] (package ratelimit) and the
@@ -52,22 +56,26 @@ func newLimits(cfg config.Config, reg *metrics.Registry) (api.Limits, *ratelimit
 }
 
 // registerRoutes lists every application endpoint: one line each.
+// Routes whose answers can be large are wrapped in z, which compresses
+// them for clients that accept it; the small ones (/plaintext, /json, a
+// single World) are not, and pay nothing.
 func registerRoutes(r *router.Router, e endpoints) {
+	z := e.compress
 	r.GET("/plaintext", handler.Plaintext)
 	r.GET("/json", handler.JSON)
 	r.GET("/db", e.db.World)
-	r.GET("/queries", e.db.Queries)
-	r.GETWithoutHEAD("/updates", e.db.Updates)
-	r.GET("/fortunes", web.HTML(e.db.Fortunes))
-	r.GET("/cached-queries", e.db.CachedQueries)
+	r.GET("/queries", z.Wrap(e.db.Queries))
+	r.GETWithoutHEAD("/updates", z.Wrap(e.db.Updates))
+	r.GET("/fortunes", web.HTML(z.Wrap(e.db.Fortunes)))
+	r.GET("/cached-queries", z.Wrap(e.db.CachedQueries))
 
 	r.GET("/api/v1/worlds/{id}", e.api.GetWorld)
 	r.PUT("/api/v1/worlds/{id}", e.api.PutWorld)
-	r.GET("/api/v1/fortunes", e.api.ListFortunes)
-	r.POST("/api/v1/fortunes", e.api.CreateFortune)
-	r.GET("/api/v1/fortunes/{id}", e.api.GetFortune)
+	r.GET("/api/v1/fortunes", z.Wrap(e.api.ListFortunes))
+	r.POST("/api/v1/fortunes", z.Wrap(e.api.CreateFortune))
+	r.GET("/api/v1/fortunes/{id}", z.Wrap(e.api.GetFortune))
 	r.DELETE("/api/v1/fortunes/{id}", e.api.DeleteFortune)
-	r.GET("/api/v1/openapi.json", e.api.OpenAPI)
+	r.GET("/api/v1/openapi.json", z.Wrap(e.api.OpenAPI))
 
 	r.GET("/fortunes/new", web.HTML(e.form.New))
 	r.POST("/fortunes", web.HTML(e.form.Create))

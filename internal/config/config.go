@@ -62,6 +62,11 @@ type Server struct {
 	// come from the right-most untrusted address of its X-Forwarded-For (or
 	// Forwarded) header; from any other peer the socket peer is the client.
 	TrustedProxies []string `koanf:"trusted_proxies"`
+	// Compress compresses the answers of the routes that can be large
+	// (zstd, br or gzip, as the client's Accept-Encoding prefers).
+	Compress bool `koanf:"compress"`
+	// CompressMinSize: bodies smaller than this, in bytes, go out as they are.
+	CompressMinSize int `koanf:"compress_min_size"`
 }
 
 // AutoInflight is server.max_inflight = "auto": an adaptive cap.
@@ -224,15 +229,17 @@ func DefaultUpstream() Upstream {
 func Default() Config {
 	return Config{
 		Server: Server{
-			Addr:           ":8080",
-			Name:           "hotpath",
-			ReadTimeout:    5 * time.Second,
-			WriteTimeout:   5 * time.Second,
-			IdleTimeout:    60 * time.Second,
-			MaxBodySize:    1 << 20,
-			ReadBufferSize: 16 << 10,
-			Concurrency:    256 * 1024,
-			TrustedProxies: []string{},
+			Addr:            ":8080",
+			Name:            "hotpath",
+			ReadTimeout:     5 * time.Second,
+			WriteTimeout:    5 * time.Second,
+			IdleTimeout:     60 * time.Second,
+			MaxBodySize:     1 << 20,
+			ReadBufferSize:  16 << 10,
+			Concurrency:     256 * 1024,
+			TrustedProxies:  []string{},
+			Compress:        true,
+			CompressMinSize: 1024,
 		},
 		Admin: Admin{Addr: ":9090"},
 		DB: DB{

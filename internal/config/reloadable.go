@@ -50,6 +50,8 @@ var RestartKeys = []string{
 	"security.csrf_secret",
 	"security.secure_cookie",
 	"server.addr",
+	"server.compress",
+	"server.compress_min_size",
 	"server.concurrency",
 	"server.idle_timeout",
 	"server.max_body_size",

@@ -30,6 +30,7 @@ func (c *Config) Validate() error {
 		{"server.max_conns_per_ip", atLeast(c.Server.MaxConnsPerIP, 0)},
 		{"server.max_inflight", checkInflight(c.Server.MaxInflight)},
 		{"server.trusted_proxies", checkProxies(c.Server.TrustedProxies)},
+		{"server.compress_min_size", atLeast(c.Server.CompressMinSize, 0)},
 		{"admin.addr", checkAdminAddr(c.Admin.Addr, c.Server.Addr)},
 		{"db.driver", oneOf(c.DB.Driver, "sqlite", "postgres")},
 		{"db.dsn", checkDSN(c.DB.Driver, c.DB.DSN)},

@@ -20,6 +20,7 @@ var help = map[string]string{
 	"access_log_dropped_total":          "Access-log lines dropped because the log writer fell behind (log.access_buffer was full); a request never waits for the log.",
 	"go_gomemlimit_bytes":               "Soft memory limit of the Go runtime (GOMEMLIMIT), in bytes; 0 when no limit is set.",
 	"hotpath_build_info":                "Always 1; the labels name the running hotpath version and the Go version it was built with.",
+	"http_compressed_responses_total":   "Answers compressed for clients that accept it, by content coding (zstd, br, gzip); answers under server.compress_min_size are not counted.",
 	"http_inflight_limit":               "Current adaptive cap on requests handled at once (server.max_inflight = \"auto\"), in requests.",
 	"http_overload_rejections_total":    "Requests refused with 503 at once because the in-flight cap (server.max_inflight, a number or the adaptive cap) was reached.",
 	"http_panics_recovered_total":       "Handler panics recovered and answered with 500.",
