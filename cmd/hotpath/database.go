@@ -8,6 +8,7 @@ import (
 	"github.com/hotpath/hotpath/internal/api"
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/handler"
+	"github.com/hotpath/hotpath/internal/idempotency"
 	"github.com/hotpath/hotpath/internal/store"
 	"github.com/hotpath/hotpath/internal/web"
 	"github.com/hotpath/hotpath/internal/webhook"
@@ -19,6 +20,7 @@ type database interface {
 	handler.Store
 	api.Store
 	web.Store
+	idempotency.Store
 	worldcache.Loader
 	webhook.Outbox
 	Ping(ctx context.Context) error

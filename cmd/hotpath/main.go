@@ -28,6 +28,7 @@ import (
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/csrf"
 	"github.com/hotpath/hotpath/internal/handler"
+	"github.com/hotpath/hotpath/internal/idempotency"
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/prefork"
 	"github.com/hotpath/hotpath/internal/reload"
@@ -137,6 +138,12 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		log.Info("upstream client ready", "upstream", name)
 	}
 
+	// Answers kept for Idempotency-Key retries expire after
+	// api.idempotency_ttl; every replica prunes, each batch a short statement.
+	keys := idempotency.NewPruner(db, cfg.API.IdempotencyTTL, reg.Set(), log)
+	keys.Start()
+	defer keys.Stop()
+
 	cache := worldcache.New()
 	cache.Start(db, cfg.DB.Timeout, time.Second, cfg.DB.CacheRefresh, log)
 	defer cache.Stop()
@@ -165,7 +172,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		"token_writes", cfg.Limits.TokenWrites.String(), "reads", cfg.Limits.Reads.String(),
 		"trusted_proxies", len(cfg.Server.TrustedProxies))
 
-	writes := api.New(db, cache, cfg.Auth.AllTokens(), limits, cfg.DB.Timeout, log)
+	writes := api.New(db, cache, cfg.Auth.AllTokens(), limits, cfg.DB.Timeout, cfg.API.IdempotencyTTL, log)
 	h, routes, err := buildHandler(cfg, endpoints{
 		db:        handler.NewDB(db, cache, cfg.DB.Timeout, log),
 		api:       writes,

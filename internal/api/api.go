@@ -21,6 +21,7 @@ import (
 
 	"github.com/hotpath/hotpath/internal/clientip"
 	"github.com/hotpath/hotpath/internal/handler"
+	"github.com/hotpath/hotpath/internal/idempotency"
 	"github.com/hotpath/hotpath/internal/problem"
 	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/store"
@@ -49,16 +50,18 @@ type API struct {
 	limits  Limits
 	timeout time.Duration
 	log     *slog.Logger
-	docTag  []byte // the ETag of OpenAPIDocument
+	docTag  []byte        // the ETag of OpenAPIDocument
+	keyTTL  time.Duration // how long answers to Idempotency-Keys are kept
 }
 
 // New returns the /api/v1 handlers. Writes need one of tokens
 // (auth.tokens) and are held to limits; every store call is bounded by
-// timeout (db.timeout); a World written through the API is also written to
-// cache, so that /cached-queries shows it. cache may be nil.
-func New(s Store, cache *worldcache.Cache, tokens []string, limits Limits, timeout time.Duration, log *slog.Logger) *API {
+// timeout (db.timeout); the answer of a write with an Idempotency-Key is
+// kept for keyTTL (api.idempotency_ttl); a World written through the API is
+// also written to cache, so that /cached-queries shows it. cache may be nil.
+func New(s Store, cache *worldcache.Cache, tokens []string, limits Limits, timeout, keyTTL time.Duration, log *slog.Logger) *API {
 	return &API{store: s, cache: cache, auth: NewAuth(tokens), limits: limits, timeout: timeout, log: log,
-		docTag: documentTag(OpenAPIDocument)}
+		docTag: documentTag(OpenAPIDocument), keyTTL: keyTTL}
 }
 
 // Limits are the rate limits of writes (package ratelimit), shared by the
@@ -93,21 +96,22 @@ func (a *API) context() (context.Context, context.CancelFunc) {
 }
 
 // authorize answers a write that carries no valid bearer token (401) or
-// is over its rate limit (429), and reports whether its handler may go on.
+// is over its rate limit (429), and reports whether its handler may go on,
+// and for whom.
 //
 // A write without a valid token is an anonymous write: it counts against
 // limits.anonymous_writes of its client address, so guessing tokens or
 // flooding 401s is held to that rate, and it never touches a token's
 // bucket, so nobody can spend another caller's allowance.
-func (a *API) authorize(ctx *fasthttp.RequestCtx) bool {
+func (a *API) authorize(ctx *fasthttp.RequestCtx) (Caller, bool) {
 	caller, err := a.auth.Check(ctx)
 	if err != nil {
 		if a.limits.AdmitAnonymous(ctx) {
 			problem.Write(ctx, err)
 		}
-		return false
+		return Caller{}, false
 	}
-	return a.limits.Token.Admit(ctx, ratelimit.BytesKey(caller[:]))
+	return caller, a.limits.Token.Admit(ctx, ratelimit.BytesKey(caller[:]))
 }
 
 func (a *API) fail(ctx *fasthttp.RequestCtx, err error) { WriteStoreError(ctx, a.log, err) }
@@ -122,10 +126,14 @@ func (a *API) failWrite(ctx *fasthttp.RequestCtx, err error, cond condition) {
 	a.fail(ctx, err)
 }
 
-// writeAnswer sends the answer of a write: never stored by caches.
+// writeAnswer sends the answer of a write, never stored by caches; one
+// sent again for a repeated Idempotency-Key says so.
 func writeAnswer(ctx *fasthttp.RequestCtx, ans store.Answer) {
 	h := &ctx.Response.Header
 	h.Set(fasthttp.HeaderCacheControl, cacheNever)
+	if ans.Replayed {
+		h.Set(idempotency.ReplayedHeader, "true")
+	}
 	if ans.Location != "" {
 		h.Set(fasthttp.HeaderLocation, ans.Location)
 	}
@@ -167,6 +175,10 @@ func StoreProblem(err error) *problem.Error {
 		return problem.Unavailable("the database is unavailable or too slow (db.timeout); retry later", err)
 	case errors.Is(err, store.ErrPrecondition):
 		return errPrecondition
+	case errors.Is(err, store.ErrKeyInFlight):
+		return errKeyInFlight
+	case errors.Is(err, store.ErrKeyReused):
+		return errKeyReused
 	case errors.Is(err, store.ErrNotFound):
 		return &problem.Error{Status: fasthttp.StatusNotFound, Detail: "no such resource", Err: err}
 	case errors.Is(err, store.ErrInvalid):

@@ -145,7 +145,12 @@ func (a *API) GetFortune(ctx *fasthttp.RequestCtx) {
 // CreateFortune answers POST /api/v1/fortunes: 201 with the stored
 // fortune and its Location.
 func (a *API) CreateFortune(ctx *fasthttp.RequestCtx) {
-	if !a.authorize(ctx) {
+	caller, ok := a.authorize(ctx)
+	if !ok {
+		return
+	}
+	key, ok := a.idempotencyKey(ctx, caller)
+	if !ok {
 		return
 	}
 	var req NewFortune
@@ -155,7 +160,7 @@ func (a *API) CreateFortune(ctx *fasthttp.RequestCtx) {
 	}
 	c, cancel := a.context()
 	defer cancel()
-	ans, err := a.store.Apply(c, store.Change{Kind: store.AddFortune, Message: req.Message}, func(v any) (store.Answer, error) {
+	ans, err := a.store.Apply(c, store.Change{Kind: store.AddFortune, Message: req.Message, Key: key}, func(v any) (store.Answer, error) {
 		f := v.(store.Fortune)
 		return jsonAnswer(fasthttp.StatusCreated, &f, Prefix+"/fortunes/"+strconv.Itoa(int(f.ID)), fortuneTag(nil, f.ID))
 	})
@@ -170,7 +175,12 @@ func (a *API) CreateFortune(ctx *fasthttp.RequestCtx) {
 // there is no such fortune. With If-Match, a tag other than the fortune's
 // own, or a fortune already gone, is 412.
 func (a *API) DeleteFortune(ctx *fasthttp.RequestCtx) {
-	if !a.authorize(ctx) {
+	caller, ok := a.authorize(ctx)
+	if !ok {
+		return
+	}
+	key, ok := a.idempotencyKey(ctx, caller)
+	if !ok {
 		return
 	}
 	id, err := pathID(ctx, maxFortuneID)
@@ -185,7 +195,7 @@ func (a *API) DeleteFortune(ctx *fasthttp.RequestCtx) {
 	}
 	c, cancel := a.context()
 	defer cancel()
-	ans, err := a.store.Apply(c, store.Change{Kind: store.DeleteFortune, ID: id}, func(any) (store.Answer, error) {
+	ans, err := a.store.Apply(c, store.Change{Kind: store.DeleteFortune, ID: id, Key: key}, func(any) (store.Answer, error) {
 		return store.Answer{Status: fasthttp.StatusNoContent}, nil
 	})
 	if err != nil {

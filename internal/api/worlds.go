@@ -50,7 +50,12 @@ func (a *API) GetWorld(ctx *fasthttp.RequestCtx) {
 // With If-Match it writes only while the World still has a listed ETag,
 // checked and written in one statement, else 412.
 func (a *API) PutWorld(ctx *fasthttp.RequestCtx) {
-	if !a.authorize(ctx) {
+	caller, ok := a.authorize(ctx)
+	if !ok {
+		return
+	}
+	key, ok := a.idempotencyKey(ctx, caller)
+	if !ok {
 		return
 	}
 	id, err := pathID(ctx, worldCount)
@@ -64,7 +69,7 @@ func (a *API) PutWorld(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	cond := ifMatch(ctx)
-	change := store.Change{Kind: store.SetWorld, ID: id, RandomNumber: int32(req.RandomNumber)}
+	change := store.Change{Kind: store.SetWorld, ID: id, RandomNumber: int32(req.RandomNumber), Key: key}
 	if cond.present() && !cond.any {
 		change.IfNumberIn = cond.worldNumbers()
 	}

@@ -18,6 +18,7 @@ type Config struct {
 	Log      Log      `koanf:"log"`
 	Shutdown Shutdown `koanf:"shutdown"`
 	Auth     Auth     `koanf:"auth"`
+	API      API      `koanf:"api"`
 	Security Security `koanf:"security"`
 	Webhooks Webhooks `koanf:"webhooks"`
 	Reload   Reload   `koanf:"reload"`
@@ -136,6 +137,13 @@ type Auth struct {
 // AllTokens returns the tokens of auth.tokens and auth.tokens_file.
 func (a Auth) AllTokens() []string {
 	return append(append(make([]string, 0, len(a.Tokens)+len(a.FileTokens)), a.Tokens...), a.FileTokens...)
+}
+
+// API configures the REST API under /api/v1.
+type API struct {
+	// IdempotencyTTL is how long the answer of a write sent with an
+	// Idempotency-Key is kept, and replayed to retries with that key.
+	IdempotencyTTL time.Duration `koanf:"idempotency_ttl"`
 }
 
 // Security configures the HTML form's CSRF defence.
@@ -258,6 +266,7 @@ func Default() Config {
 		},
 		Shutdown: Shutdown{Drain: 5 * time.Second, Timeout: 20 * time.Second},
 		Auth:     Auth{Tokens: []string{}},
+		API:      API{IdempotencyTTL: 24 * time.Hour},
 		Reload:   Reload{Watch: true},
 		Security: Security{TrustedOrigins: []string{}},
 		Webhooks: Webhooks{

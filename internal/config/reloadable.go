@@ -38,6 +38,7 @@ var ReloadableKeys = []string{
 var RestartKeys = []string{
 	"admin.addr",
 	"admin.pprof",
+	"api.idempotency_ttl",
 	"db.cache_refresh",
 	"db.conn_max_idle_time",
 	"db.conn_max_lifetime",

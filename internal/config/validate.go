@@ -46,6 +46,7 @@ func (c *Config) Validate() error {
 		{"shutdown.drain", notNegative(c.Shutdown.Drain)},
 		{"shutdown.timeout", positive(c.Shutdown.Timeout)},
 		{"auth.tokens", checkTokens(c.Auth.Tokens)},
+		{"api.idempotency_ttl", atLeastDuration(c.API.IdempotencyTTL, time.Second)},
 		{"security.csrf_secret", checkSecret(c.Security.CSRFSecret)},
 		{"security.trusted_origins", checkOrigins(c.Security.TrustedOrigins)},
 		{"webhooks.urls", checkURLs(c.Webhooks.URLs)},

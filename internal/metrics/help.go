@@ -31,6 +31,8 @@ var help = map[string]string{
 	"http_request_duration_seconds":     "Time to handle a request, from routing to the answer being ready (reading and writing its bytes excluded), in seconds, by route template and method.",
 	"http_requests_in_flight":           "Requests being handled now, in requests.",
 	"http_requests_total":               "Requests answered by the router, by route template (unmatched for 404, 405, OPTIONS and framing refusals), method and status code.",
+	"idempotency_keys_pruned_total":     "Stored Idempotency-Key answers deleted after api.idempotency_ttl expired.",
+	"idempotency_prune_errors_total":    "Runs of the Idempotency-Key pruner that failed on a database error (the next run retries).",
 	"upstream_breaker_rejections_total": "Calls to an upstream failed at once, without an attempt, because its circuit breaker was open, by upstream.",
 	"upstream_breaker_state":            "State of an upstream's circuit breaker: 0 closed, 1 open, 2 half-open (one probe call allowed), by upstream.",
 	"upstream_errors_total":             "Attempts to call an upstream that ended in a connection error, a timeout or a 5xx answer, by upstream.",

@@ -23,6 +23,10 @@ type Change struct {
 	// write. nil writes unconditionally; an empty, non-nil list never
 	// writes. A World that is not written answers ErrPrecondition.
 	IfNumberIn []int32
+	// Key, when set, makes the change idempotent (see idempotency.go): the
+	// answer is stored with it, and a repeat of the request gets that
+	// answer back instead of a second change.
+	Key *Key
 }
 
 // ChangeKind is the kind of a Change.
@@ -77,13 +81,17 @@ func (c *Change) check() error {
 }
 
 // Answer is what a change answered its client: rendered once by the
-// caller from the changed object, inside the change's transaction.
+// caller from the changed object, inside the change's transaction, and
+// stored with the change's idempotency key if it has one.
 type Answer struct {
 	Status      int
 	ContentType string
 	Location    string
 	ETag        string
 	Body        []byte
+	// Replayed reports an answer read back from the idempotency record of
+	// an earlier request: nothing was changed this time.
+	Replayed bool
 }
 
 // Render turns the object a change wrote (a World or a Fortune, see
@@ -94,6 +102,12 @@ type Render func(changed any) (Answer, error)
 // ErrPrecondition reports a conditional change whose condition did not
 // hold (Change.IfNumberIn): nothing was written. Callers answer 412.
 var ErrPrecondition = errors.New("store: precondition failed")
+
+// refusal reports whether err is a change refused for what was asked
+// (ErrPrecondition, ErrKeyInFlight, ErrKeyReused), not a database failure.
+func refusal(err error) bool {
+	return errors.Is(err, ErrPrecondition) || errors.Is(err, ErrKeyInFlight) || errors.Is(err, ErrKeyReused)
+}
 
 // applier is what the plain write methods of both drivers share.
 type applier interface {

@@ -322,8 +322,10 @@ func (p *Postgres) DeleteFortune(ctx context.Context, id int32) error {
 }
 
 // Apply makes c and returns the answer render makes of it. When the
-// outbox is on, c and its event are one transaction; otherwise c is one
-// statement.
+// outbox is on or c has a Key, c, its event and its stored answer are one
+// transaction; otherwise c is one statement. A repeat of a keyed change
+// returns the stored answer, Replayed, and changes nothing; one that comes
+// while the first is still in flight, on any replica, is ErrKeyInFlight.
 func (p *Postgres) Apply(ctx context.Context, c Change, render Render) (Answer, error) {
 	if err := c.check(); err != nil {
 		return Answer{}, err
@@ -334,7 +336,14 @@ func (p *Postgres) Apply(ctx context.Context, c Change, render Render) (Answer, 
 	ctx, cancel := withTimeout(ctx, p.timeout)
 	defer cancel()
 	var ans Answer
-	err := p.inTx(ctx, p.outbox.enabled(), func(q querier) error {
+	err := p.inTx(ctx, p.outbox.enabled() || c.Key != nil, func(q querier) error {
+		if c.Key != nil {
+			stored, found, err := p.storedAnswer(ctx, q, c.Key)
+			if found || err != nil {
+				ans = stored
+				return err
+			}
+		}
 		obj, err := p.run(ctx, q, &c)
 		if err != nil {
 			return err
@@ -344,8 +353,10 @@ func (p *Postgres) Apply(ctx context.Context, c Change, render Render) (Answer, 
 				return err
 			}
 		}
-		ans, err = render(obj)
-		return err
+		if ans, err = render(obj); err != nil || c.Key == nil {
+			return err
+		}
+		return p.saveAnswer(ctx, q, c.Key, ans)
 	})
 	if err != nil {
 		return Answer{}, p.fail(c.Kind.op(), err)
@@ -395,7 +406,7 @@ func (p *Postgres) fail(op string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, ErrNotFound)
 	}
-	if errors.Is(err, ErrPrecondition) {
+	if refusal(err) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	var ce *pgconn.ConnectError

@@ -34,6 +34,7 @@ type SQLite struct {
 	updateWorld, setWorld, setWorldIf       *sql.Stmt // on write
 	addFortune, deleteFortune               *sql.Stmt // on write
 	recordEvent                             *sql.Stmt // on write, see outbox.go
+	keyAnswer, saveKeyAnswer                *sql.Stmt // on write, see idempotency.go
 }
 
 // OpenSQLite opens (creating it and its directory if needed) the database
@@ -79,6 +80,8 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 		{&s.addFortune, s.write, sqlAddFortune},
 		{&s.deleteFortune, s.write, sqlDeleteFortune},
 		{&s.recordEvent, s.write, sqliteRecordEvent},
+		{&s.keyAnswer, s.write, sqlKeyAnswer},
+		{&s.saveKeyAnswer, s.write, sqlSaveKeyAnswer},
 	}
 	for _, st := range stmts {
 		if *st.dst, err = st.db.PrepareContext(ctx, sqliteParams(st.q)); err != nil {
@@ -285,8 +288,9 @@ func (s *SQLite) DeleteFortune(ctx context.Context, id int32) error {
 }
 
 // Apply makes c and returns the answer render makes of it. When the
-// outbox is on, c and its event are one transaction; otherwise c is one
-// statement.
+// outbox is on or c has a Key, c, its event and its stored answer are one
+// transaction; otherwise c is one statement. A repeat of a keyed change
+// returns the stored answer, Replayed, and changes nothing.
 func (s *SQLite) Apply(ctx context.Context, c Change, render Render) (Answer, error) {
 	if err := c.check(); err != nil {
 		return Answer{}, err
@@ -294,7 +298,14 @@ func (s *SQLite) Apply(ctx context.Context, c Change, render Render) (Answer, er
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	var ans Answer
-	err := s.inTx(ctx, s.outbox.enabled(), func(st func(*sql.Stmt) *sql.Stmt) error {
+	err := s.inTx(ctx, s.outbox.enabled() || c.Key != nil, func(st func(*sql.Stmt) *sql.Stmt) error {
+		if c.Key != nil {
+			stored, found, err := s.storedAnswer(ctx, st, c.Key)
+			if found || err != nil {
+				ans = stored
+				return err
+			}
+		}
 		obj, err := s.run(ctx, st, &c)
 		if err != nil {
 			return err
@@ -304,8 +315,10 @@ func (s *SQLite) Apply(ctx context.Context, c Change, render Render) (Answer, er
 				return err
 			}
 		}
-		ans, err = render(obj)
-		return err
+		if ans, err = render(obj); err != nil || c.Key == nil {
+			return err
+		}
+		return s.saveAnswer(ctx, st, c.Key, ans)
 	})
 	if err != nil {
 		return Answer{}, s.fail(ctx, c.Kind.op(), err)

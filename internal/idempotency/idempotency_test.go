@@ -1,0 +1,152 @@
+package idempotency
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	vm "github.com/VictoriaMetrics/metrics"
+	"go.uber.org/goleak"
+
+	"github.com/hotpath/hotpath/internal/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestParseKey(t *testing.T) {
+	long := strings.Repeat("k", MaxKeyLen)
+	cases := []struct {
+		header, key string
+		ok          bool
+	}{
+		{`"8e03978e-40d5-43e8-bc93-6894a57f9324"`, "8e03978e-40d5-43e8-bc93-6894a57f9324", true},
+		{`8e03978e-40d5-43e8-bc93-6894a57f9324`, "8e03978e-40d5-43e8-bc93-6894a57f9324", true},
+		{`01HZY5W3J0:retry_1.2~x`, "01HZY5W3J0:retry_1.2~x", true},
+		{`"aGVsbG8+d29ybGQ/IQ=="`, "aGVsbG8+d29ybGQ/IQ==", true},
+		{long, long, true},
+		{`"` + long + `"`, long, true},
+		{``, "", false},
+		{`""`, "", false},
+		{`"`, "", false},
+		{long + "k", "", false},
+		{`a b`, "", false},
+		{`"a\"b"`, "", false},
+		{`a,b`, "", false},
+		{`a;b`, "", false},
+		{`"abc`, "", false},
+		{"caf\xc3\xa9", "", false},
+		{"a\x00b", "", false},
+		{"a\tb", "", false},
+	}
+	for _, c := range cases {
+		got, err := ParseKey([]byte(c.header))
+		if (err == nil) != c.ok || got != c.key {
+			t.Errorf("Idempotency-Key %q: (%q, %v), want (%q, ok %v)", c.header, got, err, c.key, c.ok)
+		}
+		if err != nil && !errors.Is(err, ErrBadKey) {
+			t.Errorf("Idempotency-Key %q: %v, want ErrBadKey", c.header, err)
+		}
+	}
+}
+
+func TestFingerprintTellsRequestsApart(t *testing.T) {
+	base := [4]string{"POST", "/api/v1/fortunes", "", `{"message":"a"}`}
+	fp := func(p [4]string) [32]byte {
+		return Fingerprint([]byte(p[0]), []byte(p[1]), []byte(p[2]), []byte(p[3]))
+	}
+	if fp(base) != fp(base) {
+		t.Fatal("one request, two fingerprints")
+	}
+	for _, other := range [][4]string{
+		{"PUT", base[1], base[2], base[3]},
+		{base[0], "/api/v1/fortunes?x=1", base[2], base[3]},
+		{base[0], base[1], `"f1"`, base[3]},
+		{base[0], base[1], base[2], `{"message":"b"}`},
+		{base[0], base[1], base[2], ` {"message":"a"}`},
+		{base[0], base[1] + `"f1"`, "", base[3]}, // bytes moved between parts
+	} {
+		if fp(other) == fp(base) {
+			t.Errorf("%q and %q share a fingerprint", other, base)
+		}
+	}
+}
+
+// TestPrunerDeletesExpiredAnswers runs the pruner on a real SQLite store
+// holding expired answers, then on the store closed under it.
+func TestPrunerDeletesExpiredAnswers(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.OpenSQLite(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "keys.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		k := &store.Key{Scope: "c", Key: fmt.Sprint("k", i), TTL: time.Millisecond}
+		_, err := s.Apply(ctx, store.Change{Kind: store.AddFortune, Message: "m", Key: k}, func(any) (store.Answer, error) {
+			return store.Answer{Status: 201}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	set := vm.NewSet()
+	var log syncBuffer
+	p := NewPruner(s, 20*time.Millisecond, set, slog.New(slog.NewTextHandler(&log, nil)))
+	p.Start()
+	metric := func(name string) string {
+		var out bytes.Buffer
+		set.WritePrometheus(&out)
+		for _, line := range strings.Split(out.String(), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for metric("idempotency_keys_pruned_total") != "5" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := metric("idempotency_keys_pruned_total"); got != "5" {
+		t.Errorf("idempotency_keys_pruned_total %q, want 5", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for metric("idempotency_prune_errors_total") == "0" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Stop()
+	if got := metric("idempotency_prune_errors_total"); got == "0" || got == "" {
+		t.Errorf("prunes of a closed store not counted: idempotency_prune_errors_total %q", got)
+	}
+	if !strings.Contains(log.String(), "prune") {
+		t.Errorf("a failed prune is not logged:\n%s", log.String())
+	}
+	if NewPruner(s, 24*time.Hour, vm.NewSet(), slog.New(slog.DiscardHandler)).every != time.Minute {
+		t.Error("a day's ttl should prune every minute")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
