@@ -35,8 +35,9 @@ func newMemServerOn(tb testing.TB, sample float64, driver string) (*fasthttp.Ser
 	return newMemServerWith(tb, sample, cfg)
 }
 
-// newMemServerWith is newMemServer with the configuration cfg.
-func newMemServerWith(tb testing.TB, sample float64, cfg config.Config) (*fasthttp.Server, *testenv.MemConn) {
+// newMemServerWith is newMemServer with the configuration cfg. with, when
+// given, adds endpoints beyond the database ones.
+func newMemServerWith(tb testing.TB, sample float64, cfg config.Config, with ...func(*endpoints, database, *worldcache.Cache)) (*fasthttp.Server, *testenv.MemConn) {
 	tb.Helper()
 	driver := cfg.DB.Driver
 	cfg.Log.AccessSample = sample
@@ -70,8 +71,11 @@ func newMemServerWith(tb testing.TB, sample float64, cfg config.Config) (*fastht
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h, _, err := buildHandler(cfg, endpoints{db: handler.NewDB(db, cache, cfg.DB.Timeout, log), limits: limits, reads: reads},
-		reg, access, &draining, log)
+	e := endpoints{db: handler.NewDB(db, cache, cfg.DB.Timeout, log), limits: limits, reads: reads}
+	for _, w := range with {
+		w(&e, db, cache)
+	}
+	h, _, err := buildHandler(cfg, e, reg, access, &draining, log)
 	if err != nil {
 		tb.Fatal(err)
 	}

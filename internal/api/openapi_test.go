@@ -48,3 +48,52 @@ func TestOpenAPIMessagePatternIsTheValidation(t *testing.T) {
 		t.Errorf("a message of %d characters passes the server, the schema's maxLength is %d", MaxMessageLen+1, m.MaxLength)
 	}
 }
+
+// TestOpenAPIDescribesConditionalAndIdempotentRequests checks each
+// operation documents the headers it reads and the statuses they lead to.
+func TestOpenAPIDescribesConditionalAndIdempotentRequests(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(OpenAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path, method string
+		params       []string
+		statuses     []string
+	}{
+		{"/api/v1/worlds/{id}", "get", []string{"IfNoneMatch"}, []string{"200", "304"}},
+		{"/api/v1/fortunes", "get", []string{"IfNoneMatch"}, []string{"200", "304"}},
+		{"/api/v1/fortunes/{id}", "get", []string{"IfNoneMatch"}, []string{"200", "304"}},
+		{"/api/v1/openapi.json", "get", []string{"IfNoneMatch"}, []string{"200", "304"}},
+		{"/api/v1/worlds/{id}", "put", []string{"IfMatch", "IdempotencyKey"}, []string{"200", "400", "409", "412", "422"}},
+		{"/api/v1/fortunes", "post", []string{"IdempotencyKey"}, []string{"201", "400", "409", "422"}},
+		{"/api/v1/fortunes/{id}", "delete", []string{"IfMatch", "IdempotencyKey"}, []string{"204", "400", "409", "412", "422"}},
+	}
+	for _, c := range cases {
+		var op struct {
+			Parameters []struct {
+				Ref string `json:"$ref"`
+			} `json:"parameters"`
+			Responses map[string]json.RawMessage `json:"responses"`
+		}
+		if err := json.Unmarshal(doc.Paths[c.path][c.method], &op); err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		for _, want := range c.params {
+			found := false
+			for _, p := range op.Parameters {
+				found = found || p.Ref == "#/components/parameters/"+want
+			}
+			if !found {
+				t.Errorf("%s %s does not list the %s parameter", c.method, c.path, want)
+			}
+		}
+		for _, s := range c.statuses {
+			if _, ok := op.Responses[s]; !ok {
+				t.Errorf("%s %s does not describe status %s", c.method, c.path, s)
+			}
+		}
+	}
+}
