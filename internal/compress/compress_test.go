@@ -319,3 +319,17 @@ func BenchmarkCompress(b *testing.B) {
 		})
 	}
 }
+
+// FuzzNegotiate: any Accept-Encoding gives a known coding, and "required"
+// only together with a real coding.
+func FuzzNegotiate(f *testing.F) {
+	for _, s := range []string{"gzip", "br;q=0.5, *;q=0", "identity;q=0", "x-gzip;q=1.000, zstd;q=0.999", ";;,,q=", "*;q=0.0001"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, accept string) {
+		c, required := Negotiate([]byte(accept))
+		if c > Gzip || (required && c == Identity) {
+			t.Fatalf("Accept-Encoding %q: coding %d, required %v", accept, c, required)
+		}
+	})
+}

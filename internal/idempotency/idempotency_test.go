@@ -150,3 +150,24 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// FuzzParseKey: whatever is accepted is 1..MaxKeyLen allowed characters.
+func FuzzParseKey(f *testing.F) {
+	for _, s := range []string{`"abc"`, `abc`, `""`, `"a"b"`, "a\x00", strings.Repeat("k", 300)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		key, err := ParseKey([]byte(header))
+		if err != nil {
+			return
+		}
+		if len(key) == 0 || len(key) > MaxKeyLen {
+			t.Fatalf("%q: accepted a key of %d bytes", header, len(key))
+		}
+		for i := 0; i < len(key); i++ {
+			if !keyChar(key[i]) {
+				t.Fatalf("%q: accepted %q with %q in it", header, key, key[i])
+			}
+		}
+	})
+}
