@@ -141,7 +141,7 @@ func TestServiceMonitorScrapesAdminPort(t *testing.T) {
 // requiredAlerts are the alerts the service is run by.
 var requiredAlerts = []string{
 	"HotpathErrorBudgetFastBurn", "HotpathErrorBudgetSlowBurn", "HotpathLatencyP99High",
-	"HotpathOverloadShedding", "HotpathWebhookBacklogGrowing", "HotpathUpstreamBreakerOpen",
+	"HotpathOverloadShedding", "HotpathWebhookBacklogGrowing", "HotpathUpstreamBreakerOpen", "HotpathConfigReloadFailed",
 }
 
 // TestAlertRules: the PrometheusRule's groups pass rulefmt (as promtool
