@@ -30,6 +30,7 @@ BENCH_SMOKE_OUT   ?= $(or $(TMPDIR),/tmp)/hotpath-bench-smoke
 LATENCY_SERVERS   ?= hotpath,fiber-full,gin-full,nethttp-full
 LATENCY_ENDPOINTS ?= json,db
 LATENCY_STEP      ?= 10s
+LATENCY_RATES     ?= 1000,5000
 LATENCY_REFERENCE ?= fiber-full
 CURVE_SERVERS     ?= hotpath,fiber-full,gin-full,nethttp-full
 CURVE_DURATION    ?= 5s
@@ -51,12 +52,13 @@ bench: build
 		-queries $(BENCH_QUERIES) $(BENCH_FLAGS)
 
 ## bench-full: the whole comparison in one report: throughput of every server
-## (BENCH_*), latency at given rates (LATENCY_*), cost curves (CURVE_*); about 70 minutes
+## (BENCH_*), latency at given rates (LATENCY_*), cost curves (CURVE_*); about 75 minutes
 bench-full: build
 	$(BENCH_RUNNER) -parts throughput,latency,curves -servers $(BENCH_SERVERS) -endpoints $(BENCH_ENDPOINTS) \
 		-duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) -connections $(BENCH_CONNECTIONS) \
 		-threads $(BENCH_THREADS) -rounds $(BENCH_ROUNDS) -pipeline $(BENCH_PIPELINE) -queries $(BENCH_QUERIES) \
 		-latency-servers $(LATENCY_SERVERS) -latency-endpoints $(LATENCY_ENDPOINTS) -latency-step $(LATENCY_STEP) \
+		-latency-rates '$(LATENCY_RATES)' \
 		-reference $(LATENCY_REFERENCE) -curve-servers $(CURVE_SERVERS) -curve-duration $(CURVE_DURATION) \
 		-curve-idle '$(CURVE_IDLE)' $(if $(BENCH_NOTE),-note '$(BENCH_NOTE)') $(BENCH_FLAGS)
 

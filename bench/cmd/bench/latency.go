@@ -15,9 +15,9 @@ import (
 var latencyShares = []float64{0.25, 0.5, 0.8}
 
 // latencyAtRate runs every latency server on every latency endpoint at
-// shares of its own capacity and of the reference server's. Capacities come
-// from this run's throughput medians when there are any, else from a short
-// wrk probe.
+// shares of its own capacity and of the reference server's, and at the fixed
+// rates of -latency-rates. Capacities come from this run's throughput
+// medians when there are any, else from a short wrk probe.
 func latencyAtRate(ctx context.Context, o options, servers []*server, tp report.Throughput, loadCPUs, command string) (*report.LatencyAtRate, []string) {
 	l := &report.LatencyAtRate{Command: command, Driver: o.driver, Step: o.latencyStep.String(), Reference: o.reference,
 		Endpoints: o.latencyEndpoints, Paths: map[string]string{}}
@@ -48,39 +48,55 @@ func latencyAtRate(ctx context.Context, o options, servers []*server, tp report.
 			if capacity[s.name] == 0 {
 				continue
 			}
-			bases := []string{s.name}
-			if capacity[o.reference] > 0 && o.reference != s.name {
-				bases = append(bases, o.reference)
-			}
-			for _, basis := range bases {
-				for _, share := range latencyShares {
-					if ctx.Err() != nil {
-						return l, problems
-					}
-					rate := max(int(share*capacity[basis]+0.5), 1)
-					p, err := ratePoint(ctx, o, s, ep, rate)
-					if err != nil {
-						problems = append(problems, fmt.Sprintf("latency %s %s at %d/s: %v", s.name, ep, rate, err))
-						continue
-					}
-					p.Basis, p.Share = basis, share
-					l.Points = append(l.Points, p)
-					note := ""
-					if p.GeneratorLimited {
-						note = "  (generator-limited)"
-					}
-					fmt.Printf("latency  %-16s %-20s %3.0f%% of %-12s %9s/s  sent %9s/s  p50 %9s  p99 %9s  p99.9 %9s  errors %d%s\n",
-						ep, s.name, 100*share, basis, report.Rate(float64(rate)), report.Rate(p.Sent), report.Latency(p.P50US),
-						report.Latency(p.P99US), report.Latency(p.P999US), p.Errors, note)
-					if p.Errors > 0 {
-						problems = append(problems, fmt.Sprintf("latency %s %s at %d/s: %d errors", s.name, ep, rate, p.Errors))
-					}
-					time.Sleep(time.Second) // let queues drain between rates
+			for _, r := range rateRuns(o, s.name, capacity) {
+				if ctx.Err() != nil {
+					return l, problems
 				}
+				p, err := ratePoint(ctx, o, s, ep, r.Rate)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("latency %s %s at %d/s: %v", s.name, ep, r.Rate, err))
+					continue
+				}
+				p.Basis, p.Share = r.Basis, r.Share
+				l.Points = append(l.Points, p)
+				note := ""
+				if p.GeneratorLimited {
+					note = "  (generator-limited)"
+				}
+				fmt.Printf("latency  %-16s %-20s %-18s %9s/s  sent %9s/s  p50 %9s  p99 %9s  p99.9 %9s  errors %d%s\n",
+					ep, s.name, report.Basis(p), report.Rate(float64(r.Rate)), report.Rate(p.Sent), report.Latency(p.P50US),
+					report.Latency(p.P99US), report.Latency(p.P999US), p.Errors, note)
+				if p.Errors > 0 {
+					problems = append(problems, fmt.Sprintf("latency %s %s at %d/s: %d errors", s.name, ep, r.Rate, p.Errors))
+				}
+				time.Sleep(time.Second) // let queues drain between rates
 			}
 		}
 	}
 	return l, problems
+}
+
+// rateRuns are the rates a server runs at: the shares of its own capacity,
+// of the reference server's, and the fixed rates.
+func rateRuns(o options, server string, capacity map[string]float64) []report.RatePoint {
+	bases := []string{server}
+	if capacity[o.reference] > 0 && o.reference != server {
+		bases = append(bases, o.reference)
+	}
+	var runs []report.RatePoint
+	for _, basis := range bases {
+		for _, share := range latencyShares {
+			r := report.RatePoint{Basis: basis, Share: share}
+			r.Rate = max(int(share*capacity[basis]+0.5), 1)
+			runs = append(runs, r)
+		}
+	}
+	for _, rate := range o.latencyRates {
+		r := report.RatePoint{Basis: report.FixedRate}
+		r.Rate = rate
+		runs = append(runs, r)
+	}
+	return runs
 }
 
 // measureCapacity takes the server's median req/s on ep from this run's

@@ -64,6 +64,7 @@ type options struct {
 	latencyEndpoints []string
 	latencyStep      time.Duration
 	latencyProbe     time.Duration
+	latencyRates     []int
 	reference        string
 	curveServers     []string
 	curveEndpoint    string
@@ -227,7 +228,7 @@ func run() error {
 func parseFlags() (options, error) {
 	var o options
 	var servers, endpoints, parts, latencyServers, latencyEndpoints, curveServers string
-	var curveConnections, curveQueries, curveSizes, curveIdle string
+	var curveConnections, curveQueries, curveSizes, curveIdle, latencyRates string
 	mod := moduleDir()
 	host, _ := os.Hostname() // an unnamed host only changes the folder name
 	flag.StringVar(&servers, "servers", "hotpath,"+strings.Join(peerNames, ","), "comma-separated servers: hotpath and peers under bench/peers")
@@ -258,6 +259,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&latencyEndpoints, "latency-endpoints", "json,db", "endpoints of the latency part")
 	flag.DurationVar(&o.latencyStep, "latency-step", 10*time.Second, "length of each constant-rate run of the latency part")
 	flag.DurationVar(&o.latencyProbe, "latency-probe", 5*time.Second, "wrk run that measures a capacity the throughput part did not")
+	flag.StringVar(&latencyRates, "latency-rates", "1000,5000", "fixed rates (requests/s) every latency server also runs at")
 	flag.StringVar(&o.reference, "reference", "fiber-full", "server whose capacity sets the rates every server also runs at")
 	flag.StringVar(&curveServers, "curve-servers", "hotpath,fiber-full,gin-full,nethttp-full", "servers of the curves part")
 	flag.StringVar(&o.curveEndpoint, "curve-endpoint", "json", "endpoint of the connections curve")
@@ -289,6 +291,7 @@ func parseFlags() (options, error) {
 	o.curveQueries = ints("-curve-queries", curveQueries)
 	o.curveSizes = ints("-curve-sizes", curveSizes)
 	o.curveIdle = ints("-curve-idle", curveIdle)
+	o.latencyRates = ints("-latency-rates", latencyRates)
 	for _, p := range o.parts {
 		if !slices.Contains(partNames, p) {
 			errs = append(errs, fmt.Errorf("-parts: unknown part %q (known: %s)", p, strings.Join(partNames, ", ")))

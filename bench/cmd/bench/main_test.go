@@ -211,7 +211,7 @@ func TestLatencyAndCurvesFromRealRuns(t *testing.T) {
 	}
 	o := options{driver: "sqlite", connections: 8, threads: 1, queries: 1,
 		latencyServers: []string{"gnet"}, latencyEndpoints: []string{"json"}, reference: "gnet",
-		latencyStep: time.Second, latencyProbe: time.Second,
+		latencyStep: time.Second, latencyProbe: time.Second, latencyRates: []int{200},
 		curveServers: []string{"gnet"}, curveEndpoint: "json", curveDuration: time.Second,
 		curveConnections: []int{4, 16}, curveQueries: []int{1}, curveSizes: []int{1}, curveIdle: []int{200, 50}, fileLimit: 20000}
 
@@ -222,11 +222,12 @@ func TestLatencyAndCurvesFromRealRuns(t *testing.T) {
 	if len(lat.Capacities) != 1 || lat.Capacities[0].RPS <= 0 || !strings.Contains(lat.Capacities[0].Source, "probe") {
 		t.Fatalf("capacities %+v: want gnet's, from a probe", lat.Capacities)
 	}
-	// gnet is its own reference, so it runs at its own three shares only.
-	if len(lat.Points) != len(latencyShares) {
-		t.Fatalf("%d rate points, want %d: %+v", len(lat.Points), len(latencyShares), lat.Points)
+	// gnet is its own reference, so it runs at its own three shares and
+	// the fixed rate.
+	if len(lat.Points) != len(latencyShares)+1 || lat.Points[3].Basis != report.FixedRate || lat.Points[3].Rate != 200 {
+		t.Fatalf("%d rate points, want %d, the last at the fixed 200/s: %+v", len(lat.Points), len(latencyShares)+1, lat.Points)
 	}
-	for i, p := range lat.Points {
+	for i, p := range lat.Points[:3] {
 		want := int(latencyShares[i]*lat.Capacities[0].RPS + 0.5)
 		if p.Rate != want || p.Requests == 0 || p.P99US <= 0 || p.P999US < p.P99US || p.MaxUS < p.P999US {
 			t.Errorf("point %+v: want rate %d, requests, and p99 <= p99.9 <= max", p, want)

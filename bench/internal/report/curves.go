@@ -40,7 +40,8 @@ type MeasuredCapacity struct {
 type RatePoint struct {
 	Server   string `json:"server"`
 	Endpoint string `json:"endpoint"`
-	// Basis is the server whose capacity the rate is a share of.
+	// Basis is the server whose capacity the rate is a share of, or
+	// FixedRate.
 	Basis string  `json:"basis"`
 	Share float64 `json:"share"`
 	// CapacityStep is the run: rate, sent, throughput, latencies, errors
@@ -49,6 +50,18 @@ type RatePoint struct {
 	// GeneratorLimited is set when the generator sent under 95 % of the
 	// rate: the point then says nothing about the server at that rate.
 	GeneratorLimited bool `json:"generator_limited"`
+}
+
+// FixedRate is the Basis of a rate given in requests per second rather
+// than as a share of a capacity.
+const FixedRate = "fixed"
+
+// Basis says what a point's rate is: "25 % fiber-full", or "fixed".
+func Basis(p RatePoint) string {
+	if p.Basis == FixedRate {
+		return FixedRate
+	}
+	return fmt.Sprintf("%.0f %% %s", 100*p.Share, p.Basis)
 }
 
 // Curves is the cost-growth part: how throughput, latency and memory move
@@ -321,7 +334,7 @@ func writeLatencyAtRate(b *bytes.Buffer, l LatencyAtRate) {
 	fmt.Fprintf(b, "Command: `%s`\n\n%s", l.Command, measured(l.Env))
 	fmt.Fprintf(b, "Requests arrive at a constant rate whatever the server does (vegeta, at most 512 connections; a request "+
 		"waiting for a connection counts the wait), so the percentiles are free of coordinated omission. Each server "+
-		"runs at 25, 50 and 80 %% of its own capacity and at the same shares of %s's, %s each, on the %s database. "+
+		"runs at 25, 50 and 80 %% of its own capacity, at the same shares of %s's, and at the fixed rates, %s each, on the %s database. "+
 		"Capacity is the closed-loop req/s below. A rate the generator could not send (under 95 %%) is marked "+
 		"\"generator\": that row measures the generator, not the server.\n\n", l.Reference, l.Step, l.Driver)
 	fmt.Fprintf(b, "| server | endpoint | capacity (req/s) | measured by |\n|---|---|--:|---|\n")
@@ -334,7 +347,7 @@ func writeLatencyAtRate(b *bytes.Buffer, l LatencyAtRate) {
 			fmt.Fprintf(b, "`GET %s`\n\n", p)
 		}
 		fmt.Fprintf(b, "![p99 against offered rate](latency-rate-%s.svg)\n\n", ep)
-		fmt.Fprintf(b, "| server | rate | share of | sent | throughput | p50 | p90 | p99 | p99.9 | max | errors | server CPU | note |\n")
+		fmt.Fprintf(b, "| server | rate | set by | sent | throughput | p50 | p90 | p99 | p99.9 | max | errors | server CPU | note |\n")
 		fmt.Fprintf(b, "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 		for _, srv := range l.Servers {
 			for _, p := range l.sortedPoints(srv, ep) {
@@ -342,8 +355,8 @@ func writeLatencyAtRate(b *bytes.Buffer, l LatencyAtRate) {
 				if p.GeneratorLimited {
 					note = "generator"
 				}
-				fmt.Fprintf(b, "| %s | %s | %.0f %% %s | %s | %s | %s | %s | %s | %s | %s | %d | %.2f | %s |\n",
-					p.Server, Rate(float64(p.Rate)), 100*p.Share, p.Basis, Rate(p.Sent), Rate(p.Achieved),
+				fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.2f | %s |\n",
+					p.Server, Rate(float64(p.Rate)), Basis(p), Rate(p.Sent), Rate(p.Achieved),
 					Latency(p.P50US), Latency(p.P90US), Latency(p.P99US), Latency(p.P999US), Latency(p.MaxUS),
 					p.Errors, p.ServerCPU, note)
 			}

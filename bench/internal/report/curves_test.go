@@ -19,12 +19,13 @@ func TestLatencyAtRateReportAndGoal(t *testing.T) {
 		point("hotpath", "fiber-full", 0.8, 40000, 300, false),
 		point("fiber-full", "fiber-full", 0.8, 40000, 2000, false),
 		point("gin-full", "fiber-full", 0.8, 40000, 5000, false),
+		point("gin-full", FixedRate, 0, 1000, 700, false),
 	}
 	md := string(Markdown(Results{Latency: &l}))
 	for _, want := range []string{
 		"![p99 against offered rate](latency-rate-json.svg)",
 		"| hotpath | 40,000 | 80 % fiber-full | 40,000 | 40,000 | 75 µs | 0 µs | 300 µs | 600 µs | 900 µs | 0 | 0.00 |  |",
-		"| hotpath | 80,000 | 80 % hotpath |", "| generator |",
+		"| hotpath | 80,000 | 80 % hotpath |", "| generator |", "| gin-full | 1,000 | fixed | 1,000 |",
 		"| json: p99 at 80 % of fiber-full's capacity, hotpath's lower than every full-featured peer's | hotpath 300 µs, fiber-full 2.00 ms, gin-full 5.00 ms | yes |",
 	} {
 		if !strings.Contains(md, want) {
