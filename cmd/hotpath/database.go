@@ -24,6 +24,8 @@ type database interface {
 	worldcache.Loader
 	webhook.Outbox
 	Ping(ctx context.Context) error
+	// SetMaxFortunes sets api.max_fortunes, at start and on reload.
+	SetMaxFortunes(n int)
 	Close() error
 }
 

@@ -369,3 +369,66 @@ func TestReloadChangesRateLimits(t *testing.T) {
 		t.Errorf("no reload line naming the changed limits:\n%s", p.stderr.String())
 	}
 }
+
+// TestMaxFortunes: at api.max_fortunes a create through the API or the
+// form is refused with 409 naming the limit, counted, and stores nothing;
+// reads are unaffected; a delete frees a place; a reload moves the cap.
+func TestMaxFortunes(t *testing.T) {
+	for _, d := range drivers() {
+		t.Run(d.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "config.toml")
+			replaceFile(t, path, conf("api.max_fortunes = 15", `auth.tokens = ["`+apiToken+`"]`))
+			p := startConfigured(t, dir, path, d.args(t)...)
+			defer p.stop(t)
+			waitReady(t, p)
+			create := func(msg string) (*http.Response, string) {
+				return send(t, "POST", p.app+"/api/v1/fortunes", `{"message":"`+msg+`"}`,
+					"Content-Type", "application/json", authHeader[0], authHeader[1])
+			}
+			var ids []string
+			for i := range 3 { // 12 seeded fortunes and 3 more
+				resp, body := create(fmt.Sprintf("capped-%d", i))
+				if resp.StatusCode != 201 {
+					t.Fatalf("create %d under the cap: %d %s", i+1, resp.StatusCode, body)
+				}
+				ids = append(ids, strings.TrimPrefix(resp.Header.Get("Location"), "/api/v1/fortunes/"))
+			}
+			resp, body := create("capped-over")
+			if resp.StatusCode != 409 || resp.Header.Get("Content-Type") != "application/problem+json" ||
+				!strings.Contains(body, "api.max_fortunes") || !strings.Contains(body, "at most 15") {
+				t.Errorf("create at the cap: %d %s %s, want a 409 problem naming api.max_fortunes and 15", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			form := newFormClient(t, p.app)
+			if resp, body := form.post("capped-form", form.token()); resp.StatusCode != 409 || !strings.Contains(body, "api.max_fortunes") {
+				t.Errorf("form post at the cap: %d %s, want the same 409", resp.StatusCode, body)
+			}
+			if got := metricValue(t, p, "fortune_cap_refusals_total"); got != 2 {
+				t.Errorf("fortune_cap_refusals_total = %v, want 2", got)
+			}
+			if got := countStored(t, p, "capped-"); got != 3 {
+				t.Errorf("%d capped fortunes on /fortunes, want the 3 created under the cap", got)
+			}
+			if resp, _ := get(t, "GET", p.app+"/api/v1/fortunes/"+ids[0]); resp.StatusCode != 200 {
+				t.Errorf("a read at the cap: %d, want 200", resp.StatusCode)
+			}
+			if resp, _ := send(t, "DELETE", p.app+"/api/v1/fortunes/"+ids[0], "", authHeader...); resp.StatusCode != 204 {
+				t.Fatalf("delete: %d", resp.StatusCode)
+			}
+			if resp, body := form.post("capped-after-delete", form.token()); resp.StatusCode != 303 {
+				t.Errorf("form post after a delete: %d %s, want 303: the delete freed one place", resp.StatusCode, body)
+			}
+			if resp, _ := create("capped-again"); resp.StatusCode != 409 {
+				t.Errorf("create once the freed place is taken: %d, want 409", resp.StatusCode)
+			}
+			replaceFile(t, path, conf("api.max_fortunes = 16", `auth.tokens = ["`+apiToken+`"]`))
+			waitMetric(t, p, reloadsOK, 1)
+			if resp, body := create("capped-raised"); resp.StatusCode != 201 {
+				t.Errorf("create after api.max_fortunes was reloaded to 16: %d %s, want 201", resp.StatusCode, body)
+			}
+			if got := countStored(t, p, "capped-"); got != 4 {
+				t.Errorf("%d capped fortunes at the end, want 4", got)
+			}
+		})
+	}
+}

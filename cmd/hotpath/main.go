@@ -111,7 +111,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	defer closeLogged(log, "database", db.Close)
 	ready.Add("database", db.Ping)
-	log.Info("database opened", "driver", cfg.DB.Driver)
+	db.SetMaxFortunes(cfg.API.MaxFortunes)
+	log.Info("database opened", "driver", cfg.DB.Driver, "max_fortunes", cfg.API.MaxFortunes)
 
 	// Webhooks are not a readiness dependency: events wait in the outbox
 	// while a receiver is down, and API requests never wait for delivery.
@@ -197,7 +198,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		Signals:    hup,
 		Metrics:    reg.Set(),
 		Log:        log,
-	}, reloadParts(live{level: level, routes: routes, api: writes, csrf: protector, limits: limits, reads: reads})...)
+	}, reloadParts(live{level: level, routes: routes, api: writes, csrf: protector, limits: limits, reads: reads, db: db})...)
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1

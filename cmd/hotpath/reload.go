@@ -21,6 +21,7 @@ type live struct {
 	csrf   *csrf.Protector
 	limits api.Limits
 	reads  *ratelimit.Class
+	db     database
 }
 
 // reloadParts says which component takes which reloadable key
@@ -65,6 +66,12 @@ func reloadParts(l live) []reload.Part {
 					l.limits.Token.SetRate(next.Limits.TokenWrites)
 					l.reads.SetRate(next.Limits.Reads)
 				}, nil
+			},
+		},
+		{
+			Keys: []string{"api.max_fortunes"},
+			Prepare: func(next config.Config) (func(), error) {
+				return func() { l.db.SetMaxFortunes(next.API.MaxFortunes) }, nil
 			},
 		},
 		{

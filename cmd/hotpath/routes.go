@@ -50,7 +50,8 @@ func newLimits(cfg config.Config, reg *metrics.Registry) (api.Limits, *ratelimit
 		Clients: clients,
 		Anonymous: ratelimit.NewClass("anonymous_writes", "writes without a valid bearer token from this address",
 			cfg.Limits.AnonymousWrites, reg.Set()),
-		Token: ratelimit.NewClass("token_writes", "writes with this bearer token", cfg.Limits.TokenWrites, reg.Set()),
+		Token:              ratelimit.NewClass("token_writes", "writes with this bearer token", cfg.Limits.TokenWrites, reg.Set()),
+		FortuneCapRefusals: reg.FortuneCapRefusals,
 	}
 	return l, ratelimit.NewClass("reads", "requests from this address", cfg.Limits.Reads, reg.Set()), nil
 }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	vm "github.com/VictoriaMetrics/metrics"
 	"github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
 
@@ -64,8 +65,10 @@ func New(s Store, cache *worldcache.Cache, tokens []string, limits Limits, timeo
 		docTag: documentTag(OpenAPIDocument), keyTTL: keyTTL}
 }
 
-// Limits are the rate limits of writes (package ratelimit), shared by the
-// API and the HTML form. The zero value limits nothing.
+// Limits are the bounds on writes, shared by the API and the HTML form:
+// the rate limits (package ratelimit) and the count of creates refused at
+// api.max_fortunes (which the store enforces). The zero value limits and
+// counts nothing.
 type Limits struct {
 	// Clients finds a request's client address (server.trusted_proxies).
 	Clients *clientip.Resolver
@@ -75,6 +78,16 @@ type Limits struct {
 	// Token limits writes with a valid bearer token, per token
 	// (limits.token_writes).
 	Token *ratelimit.Class
+	// FortuneCapRefusals counts creates refused because api.max_fortunes
+	// fortunes are stored; nil counts nothing.
+	FortuneCapRefusals *vm.Counter
+}
+
+// CountRefusal counts err when it refused a create at api.max_fortunes.
+func (l Limits) CountRefusal(err error) {
+	if l.FortuneCapRefusals != nil && errors.Is(err, store.ErrFull) {
+		l.FortuneCapRefusals.Inc()
+	}
 }
 
 // AdmitAnonymous applies limits.anonymous_writes to the request's client
@@ -114,7 +127,10 @@ func (a *API) authorize(ctx *fasthttp.RequestCtx) (Caller, bool) {
 	return caller, a.limits.Token.Admit(ctx, ratelimit.BytesKey(caller[:]))
 }
 
-func (a *API) fail(ctx *fasthttp.RequestCtx, err error) { WriteStoreError(ctx, a.log, err) }
+func (a *API) fail(ctx *fasthttp.RequestCtx, err error) {
+	a.limits.CountRefusal(err)
+	WriteStoreError(ctx, a.log, err)
+}
 
 // failWrite answers a failed write. With an If-Match, a resource that is
 // not there fails the precondition (412) rather than being not found.
@@ -166,11 +182,22 @@ func WriteStoreError(ctx *fasthttp.RequestCtx, log *slog.Logger, err error) {
 	problem.Write(ctx, pe)
 }
 
-// StoreProblem turns a store error into the problem to answer: 404 for a
-// missing row, 422 for a value the database refused, 503 when the database
-// is unreachable or slow, else 500.
+// StoreProblem turns a store error into the problem to answer: 409 for a
+// create beyond api.max_fortunes, 404 for a missing row, 422 for a value
+// the database refused, 503 when the database is unreachable or slow, else
+// 500.
+//
+// A full table is a conflict with the resource's state that the client
+// can resolve (delete a fortune) and retrying will not: so 409, not 507,
+// which would count as a server failure in metrics and alerts and invite
+// retries, and not 429 or 503, whose Retry-After would promise a wait
+// that may never end.
 func StoreProblem(err error) *problem.Error {
+	var full *store.FullError
 	switch {
+	case errors.As(err, &full):
+		return &problem.Error{Status: fasthttp.StatusConflict, Err: err,
+			Detail: "no more fortunes can be stored: this server keeps at most " + strconv.Itoa(full.Max) + " (api.max_fortunes); delete one to add another"}
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return problem.Unavailable("the database is unavailable or too slow (db.timeout); retry later", err)
 	case errors.Is(err, store.ErrPrecondition):

@@ -139,11 +139,14 @@ func (a Auth) AllTokens() []string {
 	return append(append(make([]string, 0, len(a.Tokens)+len(a.FileTokens)), a.Tokens...), a.FileTokens...)
 }
 
-// API configures the REST API under /api/v1.
+// API configures the REST API under /api/v1 and the HTML form.
 type API struct {
 	// IdempotencyTTL is how long the answer of a write sent with an
 	// Idempotency-Key is kept, and replayed to retries with that key.
 	IdempotencyTTL time.Duration `koanf:"idempotency_ttl"`
+	// MaxFortunes caps the fortunes stored: a create beyond it is refused
+	// with 409 and stores nothing, so /fortunes stays bounded.
+	MaxFortunes int `koanf:"max_fortunes"`
 }
 
 // Security configures the HTML form's CSRF defence.
@@ -266,7 +269,7 @@ func Default() Config {
 		},
 		Shutdown: Shutdown{Drain: 5 * time.Second, Timeout: 20 * time.Second},
 		Auth:     Auth{Tokens: []string{}},
-		API:      API{IdempotencyTTL: 24 * time.Hour},
+		API:      API{IdempotencyTTL: 24 * time.Hour, MaxFortunes: 10000},
 		Reload:   Reload{Watch: true},
 		Security: Security{TrustedOrigins: []string{}},
 		Webhooks: Webhooks{

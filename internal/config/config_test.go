@@ -119,6 +119,8 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 		{name: "negative rate in file", file: "[limits]\ntoken_writes = \"-1/s\"\n", wantKey: "limits.token_writes", wantMsg: "invalid rate"},
 		{name: "number for a rate", file: "[limits]\nreads = 5\n", wantKey: "limits.reads", wantMsg: "invalid rate"},
 		{name: "proxy with host bits", env: []string{"HOTPATH_SERVER__TRUSTED_PROXIES=10.0.0.0/8,10.1.2.3/16"}, wantKey: "server.trusted_proxies", wantMsg: "did you mean 10.1.0.0/16"},
+		{name: "no fortunes at all", args: []string{"--api.max_fortunes=0"}, wantKey: "api.max_fortunes", wantMsg: "between 1 and"},
+		{name: "fortunes past an int32", env: []string{"HOTPATH_API__MAX_FORTUNES=3000000000"}, wantKey: "api.max_fortunes", wantMsg: "between 1 and"},
 		{name: "stray argument", args: []string{"serve"}, wantKey: "serve", wantMsg: "unexpected argument"},
 		{name: "broken toml", file: "[server\naddr=", wantKey: "-config", wantMsg: "toml"},
 	}

@@ -19,6 +19,7 @@ import (
 // applies it in cmd/hotpath (the reloader refuses to start while a key
 // here has no part).
 var ReloadableKeys = []string{
+	"api.max_fortunes",
 	"auth.tokens",
 	"auth.tokens_file",
 	"limits.anonymous_writes",

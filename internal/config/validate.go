@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"sort"
@@ -49,6 +50,7 @@ func (c *Config) Validate() error {
 		{"api.idempotency_ttl", atLeastDuration(c.API.IdempotencyTTL, time.Second)},
 		{"security.csrf_secret", checkSecret(c.Security.CSRFSecret)},
 		{"security.trusted_origins", checkOrigins(c.Security.TrustedOrigins)},
+		{"api.max_fortunes", between(c.API.MaxFortunes, 1, math.MaxInt32)},
 		{"webhooks.urls", checkURLs(c.Webhooks.URLs)},
 		{"webhooks.secret", checkWebhookSecret(c.Webhooks.Secret, c.Webhooks.URLs)},
 		{"webhooks.retention", positive(c.Webhooks.Retention)},

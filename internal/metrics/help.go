@@ -18,6 +18,7 @@ import (
 var help = map[string]string{
 	// hotpath's own families.
 	"access_log_dropped_total":          "Access-log lines dropped because the log writer fell behind (log.access_buffer was full); a request never waits for the log.",
+	"fortune_cap_refusals_total":        "Creates of a fortune (API or HTML form) refused with 409 because api.max_fortunes fortunes were stored; nothing was stored.",
 	"go_gomemlimit_bytes":               "Soft memory limit of the Go runtime (GOMEMLIMIT), in bytes; 0 when no limit is set.",
 	"hotpath_build_info":                "Always 1; the labels name the running hotpath version and the Go version it was built with.",
 	"http_compressed_responses_total":   "Answers compressed for clients that accept it, by content coding (zstd, br, gzip); answers under server.compress_min_size are not counted.",

@@ -37,6 +37,8 @@ type Registry struct {
 	AccessLogDropped *vm.Counter
 	// Panics counts handler panics recovered as 500.
 	Panics *vm.Counter
+	// FortuneCapRefusals counts creates refused at api.max_fortunes.
+	FortuneCapRefusals *vm.Counter
 
 	refused map[int]*vm.Counter // by status, made up front
 }
@@ -53,6 +55,7 @@ func New(version string) *Registry {
 	r.Overloaded = r.set.NewCounter("http_overload_rejections_total")
 	r.AccessLogDropped = r.set.NewCounter("access_log_dropped_total")
 	r.Panics = r.set.NewCounter("http_panics_recovered_total")
+	r.FortuneCapRefusals = r.set.NewCounter("fortune_cap_refusals_total")
 	r.refused = make(map[int]*vm.Counter, len(refusalCodes))
 	for _, code := range refusalCodes {
 		r.refused[code] = r.set.NewCounter(fmt.Sprintf("http_refused_total{code=\"%d\"}", code))

@@ -104,9 +104,11 @@ type Render func(changed any) (Answer, error)
 var ErrPrecondition = errors.New("store: precondition failed")
 
 // refusal reports whether err is a change refused for what was asked
-// (ErrPrecondition, ErrKeyInFlight, ErrKeyReused), not a database failure.
+// (ErrPrecondition, ErrKeyInFlight, ErrKeyReused, ErrFull), not a database
+// failure.
 func refusal(err error) bool {
-	return errors.Is(err, ErrPrecondition) || errors.Is(err, ErrKeyInFlight) || errors.Is(err, ErrKeyReused)
+	return errors.Is(err, ErrPrecondition) || errors.Is(err, ErrKeyInFlight) || errors.Is(err, ErrKeyReused) ||
+		errors.Is(err, ErrFull)
 }
 
 // applier is what the plain write methods of both drivers share.

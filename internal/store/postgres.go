@@ -42,6 +42,7 @@ type Postgres struct {
 	timeout time.Duration
 	log     *slog.Logger
 	outbox  outbox
+	cap     fortuneCap
 
 	ready atomic.Bool
 	stop  context.CancelFunc
@@ -61,6 +62,7 @@ func OpenPostgres(ctx context.Context, o Options) (*Postgres, error) {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	p := &Postgres{pool: pool, timeout: orDefault(o.Timeout), log: orDiscard(o.Logger), outbox: newOutbox(o.OutboxURLs)}
+	p.cap.set(o.MaxFortunes)
 
 	mctx, cancel := withTimeout(ctx, MigrationTimeout)
 	err = migratePostgres(mctx, pool, p.log)
@@ -380,7 +382,10 @@ func (p *Postgres) run(ctx context.Context, q querier, c *Change) (any, error) {
 		return w, err
 	case AddFortune:
 		f := Fortune{Message: c.Message}
-		err := q.QueryRow(ctx, sqlAddFortune, c.Message).Scan(&f.ID)
+		err := q.QueryRow(ctx, postgresAddFortune, c.Message, p.cap.max.Load()).Scan(&f.ID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, p.cap.full()
+		}
 		return f, err
 	default: // DeleteFortune; check has refused anything else
 		var f Fortune
@@ -388,6 +393,15 @@ func (p *Postgres) run(ctx context.Context, q querier, c *Change) (any, error) {
 		return f, err
 	}
 }
+
+// postgresAddFortune locks the fortune_count row first: a concurrent create
+// waits for it, then reads the count that create left, so two creates never
+// both take the last place under the cap.
+const postgresAddFortune = sqlAddFortune + ` FOR UPDATE RETURNING id`
+
+// SetMaxFortunes changes the cap on Fortune's rows (api.max_fortunes) for
+// the creates that start from now on; 0 is no cap.
+func (p *Postgres) SetMaxFortunes(n int) { p.cap.set(n) }
 
 // Close stops the background migration, if still running, and closes the
 // pool, waiting for connections in use to be returned.

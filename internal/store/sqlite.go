@@ -29,6 +29,7 @@ type SQLite struct {
 	timeout time.Duration
 	outbox  outbox
 	closed  atomic.Bool // set by Close, so late calls answer unavailable
+	cap     fortuneCap
 
 	world, fortunes, fortunesAfter, fortune *sql.Stmt // on read
 	updateWorld, setWorld, setWorldIf       *sql.Stmt // on write
@@ -49,6 +50,7 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 		}
 	}
 	s := &SQLite{timeout: orDefault(o.Timeout), outbox: newOutbox(o.OutboxURLs)}
+	s.cap.set(o.MaxFortunes)
 	busy := "_pragma=busy_timeout(" + strconv.FormatInt(s.timeout.Milliseconds(), 10) + ")"
 
 	// WAL lets readers run while the writer commits; NORMAL sync is safe in
@@ -77,7 +79,10 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 		{&s.updateWorld, s.write, sqlUpdateWorld},
 		{&s.setWorld, s.write, sqlSetWorld},
 		{&s.setWorldIf, s.write, sqliteSetWorldIf},
-		{&s.addFortune, s.write, sqlAddFortune},
+		// One writer runs one statement at a time, and another process's
+		// commit in between fails this one (SQLITE_BUSY), never lets it
+		// count from a stale snapshot: the cap holds.
+		{&s.addFortune, s.write, sqlAddFortune + ` RETURNING id`},
 		{&s.deleteFortune, s.write, sqlDeleteFortune},
 		{&s.recordEvent, s.write, sqliteRecordEvent},
 		{&s.keyAnswer, s.write, sqlKeyAnswer},
@@ -346,7 +351,10 @@ func (s *SQLite) run(ctx context.Context, st func(*sql.Stmt) *sql.Stmt, c *Chang
 		return w, err
 	case AddFortune:
 		f := Fortune{Message: c.Message}
-		err := st(s.addFortune).QueryRowContext(ctx, c.Message).Scan(&f.ID)
+		err := st(s.addFortune).QueryRowContext(ctx, c.Message, s.cap.max.Load()).Scan(&f.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, s.cap.full()
+		}
 		return f, err
 	default: // DeleteFortune; check has refused anything else
 		var f Fortune
@@ -354,6 +362,10 @@ func (s *SQLite) run(ctx context.Context, st func(*sql.Stmt) *sql.Stmt, c *Chang
 		return f, err
 	}
 }
+
+// SetMaxFortunes changes the cap on Fortune's rows (api.max_fortunes) for
+// the creates that start from now on; 0 is no cap.
+func (s *SQLite) SetMaxFortunes(n int) { s.cap.set(n) }
 
 // Close closes both pools; prepared statements go with their connections.
 func (s *SQLite) Close() error {

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -49,6 +51,10 @@ type Options struct {
 	ConnMaxLifetime, ConnMaxIdleTime time.Duration
 	// Logger receives migration and connectivity events; nil discards them.
 	Logger *slog.Logger
+	// MaxFortunes caps the rows of Fortune (api.max_fortunes): a create
+	// beyond it fails with a *FullError and stores nothing. 0 is no cap.
+	// SetMaxFortunes changes it on an open store.
+	MaxFortunes int
 	// OutboxURLs are the webhook receivers (webhooks.urls). When there are
 	// any, SetWorld, AddFortune and DeleteFortune record one outbox row per
 	// URL in the same transaction as the change (see outbox.go); when there
@@ -134,6 +140,39 @@ func orDefault(d time.Duration) time.Duration {
 	return d
 }
 
+// ErrFull reports a create refused because its table holds its cap of
+// rows; the error is a *FullError, which names the cap. Callers answer 409.
+var ErrFull = errors.New("store: table full")
+
+// FullError is the error of a create beyond MaxFortunes: nothing was
+// stored and no event recorded.
+type FullError struct {
+	// Max is the cap in force (api.max_fortunes).
+	Max int
+}
+
+func (e *FullError) Error() string {
+	return fmt.Sprintf("store: Fortune holds %d rows, its cap (api.max_fortunes)", e.Max)
+}
+
+// Is makes a *FullError match ErrFull.
+func (e *FullError) Is(target error) bool { return target == ErrFull }
+
+// fortuneCap holds MaxFortunes as the number the capped insert compares
+// with: fortune_count.n is a 32-bit integer on PostgreSQL, so "no cap" is
+// its largest value.
+type fortuneCap struct{ max atomic.Int64 }
+
+func (c *fortuneCap) set(n int) {
+	if n <= 0 || n > math.MaxInt32 {
+		n = math.MaxInt32
+	}
+	c.max.Store(int64(n))
+}
+
+// full is the error of an insert that found the table at its cap.
+func (c *fortuneCap) full() error { return &FullError{Max: int(c.max.Load())} }
+
 // MaxMessageLen is the longest fortune message, in characters, that
 // AddFortune accepts (PostgreSQL's column is varchar(2048)).
 const MaxMessageLen = 2048
@@ -166,7 +205,9 @@ const (
 	sqlFortunes      = `SELECT id, message FROM Fortune`
 	sqlFortunesAfter = `SELECT id, message FROM Fortune WHERE id > $1 ORDER BY id LIMIT $2`
 	sqlFortune       = `SELECT id, message FROM Fortune WHERE id = $1`
-	sqlAddFortune    = `INSERT INTO Fortune (message) VALUES ($1) RETURNING id`
+	// sqlAddFortune inserts only while fortune_count (kept by triggers,
+	// migration 0006) is below the cap $2; each driver completes it.
+	sqlAddFortune    = `INSERT INTO Fortune (message) SELECT $1 FROM fortune_count WHERE id = 1 AND n < $2`
 	sqlDeleteFortune = `DELETE FROM Fortune WHERE id = $1 RETURNING id, message`
 )
 

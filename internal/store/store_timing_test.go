@@ -85,3 +85,20 @@ func BenchmarkUpdateWorlds20(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAddDeleteFortune is one create and one delete: with migration
+// 0006, the capped insert and the triggers that keep fortune_count.
+func BenchmarkAddDeleteFortune(b *testing.B) {
+	benchDrivers(b, func(b *testing.B, s db) {
+		ctx := benchContext(b)
+		for b.Loop() {
+			f, err := s.AddFortune(ctx, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.DeleteFortune(ctx, f.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

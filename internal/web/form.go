@@ -105,6 +105,7 @@ func (f *Form) Create(ctx *fasthttp.RequestCtx) {
 	c, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()
 	if _, err := f.store.AddFortune(c, req.Message); err != nil {
+		f.limits.CountRefusal(err)
 		api.WriteStoreError(ctx, f.log, err)
 		return
 	}
