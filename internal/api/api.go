@@ -4,8 +4,14 @@
 //
 // Every write handler runs the same steps in the same order, so that a
 // refused request changes nothing and anonymous clients learn nothing
-// about the body they sent: authorize, parse the path, check the media
-// type, decode, validate, and only then touch the store.
+// about the body they sent: authorize, read the Idempotency-Key, parse the
+// path, check the media type, decode, validate, and only then touch the
+// store, whose Apply checks the If-Match precondition, makes the change,
+// records its webhook event and stores the answer for the key in one
+// transaction (or replays the answer stored for it).
+//
+// Reads carry strong ETags made from stored state and answer a matching
+// If-None-Match with 304 (conditional.go).
 package api
 
 import (

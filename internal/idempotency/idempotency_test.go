@@ -61,7 +61,7 @@ func TestFingerprintTellsRequestsApart(t *testing.T) {
 	fp := func(p [4]string) [32]byte {
 		return Fingerprint([]byte(p[0]), []byte(p[1]), []byte(p[2]), []byte(p[3]))
 	}
-	if fp(base) != fp(base) {
+	if first, again := fp(base), fp(base); first != again {
 		t.Fatal("one request, two fingerprints")
 	}
 	for _, other := range [][4]string{
