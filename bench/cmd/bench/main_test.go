@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/hotpath/hotpath/bench/internal/report"
 	"github.com/hotpath/hotpath/bench/wrk"
 )
@@ -270,6 +272,20 @@ func TestLatencyAndCurvesFromRealRuns(t *testing.T) {
 	checkSVG(t, filepath.Join(dir, "latency-rate-json.svg"), []string{"/json", "gnet"})
 	checkSVG(t, filepath.Join(dir, "curve-connections-rps.svg"), []string{"connections", "gnet"})
 	checkSVG(t, filepath.Join(dir, "curve-idle.svg"), []string{"idle keep-alive connections", "gnet"})
+}
+
+func TestServersCloseIdleDatabaseConnections(t *testing.T) {
+	dsn := shortIdlePool("postgres://postgres@127.0.0.1:5432/hotpath_bench?sslmode=disable")
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxConnIdleTime != poolIdle || cfg.HealthCheckPeriod != time.Second || cfg.ConnConfig.Database != "hotpath_bench" {
+		t.Errorf("%s: idle time %s, health check %s, database %q", dsn, cfg.MaxConnIdleTime, cfg.HealthCheckPeriod, cfg.ConnConfig.Database)
+	}
+	if got := shortIdlePool("/tmp/bench"); got != "/tmp/bench" {
+		t.Errorf("a SQLite directory became %q", got)
+	}
 }
 
 func TestCPUBusyCountsWork(t *testing.T) {
