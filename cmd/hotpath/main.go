@@ -116,14 +116,16 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 
 	// Webhooks are not a readiness dependency: events wait in the outbox
 	// while a receiver is down, and API requests never wait for delivery.
+	// The dispatcher runs without URLs too, idle, so that a reload can add
+	// some.
+	hooks, err := webhook.New(cfg.Webhooks, db, reg.Set(), log)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	hooks.Start()
+	defer hooks.Stop()
 	if len(cfg.Webhooks.URLs) > 0 {
-		hooks, err := webhook.New(cfg.Webhooks, db, reg.Set(), log)
-		if err != nil {
-			log.Error("start", "err", err)
-			return 1
-		}
-		hooks.Start()
-		defer hooks.Stop()
 		log.Info("webhook dispatcher started", "urls", len(cfg.Webhooks.URLs), "concurrency", cfg.Webhooks.Concurrency)
 	}
 
@@ -198,7 +200,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		Signals:    hup,
 		Metrics:    reg.Set(),
 		Log:        log,
-	}, reloadParts(live{level: level, routes: routes, api: writes, csrf: protector, limits: limits, reads: reads, db: db})...)
+	}, reloadParts(live{level: level, routes: routes, api: writes, csrf: protector, limits: limits, reads: reads, db: db, hooks: hooks})...)
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1

@@ -11,6 +11,7 @@ import (
 	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/reload"
 	"github.com/hotpath/hotpath/internal/router"
+	"github.com/hotpath/hotpath/internal/webhook"
 )
 
 // live are the running components a reload changes.
@@ -22,6 +23,7 @@ type live struct {
 	limits api.Limits
 	reads  *ratelimit.Class
 	db     database
+	hooks  *webhook.Dispatcher
 }
 
 // reloadParts says which component takes which reloadable key
@@ -82,6 +84,12 @@ func reloadParts(l live) []reload.Part {
 					return nil, &config.Error{Key: "security.trusted_origins", Reason: err.Error()}
 				}
 				return func() { l.csrf.SetTrusted(origins) }, nil
+			},
+		},
+		{
+			Keys: []string{"webhooks.urls", "webhooks.secret"},
+			Prepare: func(next config.Config) (func(), error) {
+				return l.hooks.Reconfigure(next.Webhooks.URLs, next.Webhooks.Secret)
 			},
 		},
 	}

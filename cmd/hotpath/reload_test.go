@@ -611,3 +611,40 @@ func TestReloadTrustsANewProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadTurnsWebhooksOnAndMovesThem starts without webhooks, adds a
+// receiver by reloading, then replaces it with another: each change is
+// delivered to the receivers listed when it was made.
+func TestReloadTurnsWebhooksOnAndMovesThem(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	tokens := `auth.tokens = ["` + apiToken + `"]`
+	replaceFile(t, path, conf(tokens))
+	p := startConfigured(t, dir, path)
+	defer p.stop(t)
+	apiChanges(t, p, 11, "before any receiver")
+
+	first, second := newHookReceiver(t), newHookReceiver(t)
+	first.listen()
+	second.listen()
+	hooks := func(r *hookReceiver) string {
+		return conf(tokens, `webhooks.urls = ["`+r.url()+`"]`, `webhooks.secret = "`+hookSecret+`"`, `webhooks.timeout = "1s"`)
+	}
+	replaceFile(t, path, hooks(first))
+	waitMetric(t, p, reloadsOK, 1)
+	want := apiChanges(t, p, 12, "to the first receiver")
+	checkEvents(t, first.wait(t, 3, 5*time.Second), want)
+
+	replaceFile(t, path, hooks(second))
+	waitMetric(t, p, reloadsOK, 2)
+	want = apiChanges(t, p, 13, "to the second receiver")
+	checkEvents(t, second.wait(t, 3, 5*time.Second), want)
+	time.Sleep(300 * time.Millisecond) // past the dispatcher's poll
+	if got := first.wait(t, 3, time.Second); len(got) != 3 {
+		t.Errorf("removed receiver got %d events, want the 3 from while it was listed", len(got))
+	}
+	if !strings.Contains(p.stderr.String(), `"changed":["webhooks.secret","webhooks.urls"]`) ||
+		!strings.Contains(p.stderr.String(), `"changed":["webhooks.urls"]`) {
+		t.Errorf("reload lines do not name the webhook keys:\n%s", p.stderr.String())
+	}
+}

@@ -31,6 +31,8 @@ var ReloadableKeys = []string{
 	"security.trusted_origins",
 	"server.max_inflight",
 	"server.trusted_proxies",
+	"webhooks.secret",
+	"webhooks.urls",
 }
 
 // RestartKeys are the keys that need a restart: listeners, the database,
@@ -70,9 +72,7 @@ var RestartKeys = []string{
 	"webhooks.concurrency",
 	"webhooks.max_attempts",
 	"webhooks.retention",
-	"webhooks.secret",
 	"webhooks.timeout",
-	"webhooks.urls",
 }
 
 // Keys lists every configuration key in name order, with "upstreams"

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -90,20 +91,34 @@ WHERE seq = $1 AND lease_owner = $2 AND state = 0`
 
 // outbox is the mutation side, shared by both drivers.
 type outbox struct {
-	urls       []string
-	urlsJSON   string // urls as a JSON array, for SQLite's json_each
+	// receivers is swapped whole when webhooks.urls is reloaded; a change
+	// reads it once, so its events go to the old URLs or the new ones.
+	receivers  atomic.Pointer[receivers]
 	signal     chan struct{}
 	pruneBatch int // rows one prune statement deletes at most
 }
 
-func newOutbox(urls []string) outbox {
-	o := outbox{urls: append([]string{}, urls...), signal: make(chan struct{}, 1), pruneBatch: 5000}
-	b, _ := json.Marshal(o.urls) // a []string always encodes
-	o.urlsJSON = string(b)
+// receivers are the URLs events are recorded for.
+type receivers struct {
+	urls []string
+	json string // urls as a JSON array, for SQLite's json_each
+}
+
+func newOutbox(urls []string) *outbox {
+	o := &outbox{signal: make(chan struct{}, 1), pruneBatch: 5000}
+	o.set(urls)
 	return o
 }
 
-func (o *outbox) enabled() bool { return len(o.urls) > 0 }
+func (o *outbox) set(urls []string) {
+	r := &receivers{urls: append([]string{}, urls...)}
+	b, _ := json.Marshal(r.urls) // a []string always encodes
+	r.json = string(b)
+	o.receivers.Store(r)
+}
+
+// current returns the receivers; with none, changes record no events.
+func (o *outbox) current() *receivers { return o.receivers.Load() }
 
 // notify wakes the dispatcher after a commit; it never blocks, and one
 // pending wake-up is as good as many.
@@ -173,6 +188,12 @@ func truncate(s string, n int) string {
 
 // SQLite
 
+// SetOutboxURLs makes urls the receivers that changes from now on record
+// events for (webhooks.urls, reloaded). Events already recorded for a URL
+// no longer listed stay pending until webhooks.retention prunes them, and
+// are delivered should the URL come back before that.
+func (s *SQLite) SetOutboxURLs(urls []string) { s.outbox.set(urls) }
+
 // OutboxSignal receives a value after a change with events commits, so the
 // dispatcher can deliver at once instead of at its next poll.
 func (s *SQLite) OutboxSignal() <-chan struct{} { return s.outbox.signal }
@@ -199,13 +220,14 @@ func (s *SQLite) inTx(ctx context.Context, tx bool, fn func(st func(*sql.Stmt) *
 	return nil
 }
 
-// record writes the event of type typ about obj through st, one row per URL.
-func (s *SQLite) record(ctx context.Context, st func(*sql.Stmt) *sql.Stmt, typ string, obj any) error {
+// record writes the event of type typ about obj through st, one row per
+// URL of to.
+func (s *SQLite) record(ctx context.Context, st func(*sql.Stmt) *sql.Stmt, typ string, obj any, to *receivers) error {
 	ev, err := makeEvent(typ, obj)
 	if err != nil {
 		return err
 	}
-	if _, err := st(s.recordEvent).ExecContext(ctx, ev.id, ev.typ, ev.time, ev.data, ev.created, s.outbox.urlsJSON); err != nil {
+	if _, err := st(s.recordEvent).ExecContext(ctx, ev.id, ev.typ, ev.time, ev.data, ev.created, to.json); err != nil {
 		return fmt.Errorf("record %s event: %w", typ, err)
 	}
 	return nil
@@ -274,7 +296,7 @@ func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) (int64, erro
 	return pruneInBatches(batch, []pruneStatement{
 		{sqlPruneDone, []any{before.UnixMilli(), batch}},
 		{`DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox
-  WHERE state = 0 AND created_at < $1 AND url NOT IN (SELECT value FROM json_each($2)) LIMIT $3)`, []any{before.UnixMilli(), s.outbox.urlsJSON, batch}},
+  WHERE state = 0 AND created_at < $1 AND url NOT IN (SELECT value FROM json_each($2)) LIMIT $3)`, []any{before.UnixMilli(), s.outbox.current().json, batch}},
 	}, func(q string, args []any) (int64, error) {
 		c, cancel := withTimeout(ctx, s.timeout)
 		defer cancel()
@@ -335,6 +357,9 @@ type querier interface {
 // by other replicas are found by polling.
 func (p *Postgres) OutboxSignal() <-chan struct{} { return p.outbox.signal }
 
+// SetOutboxURLs is SQLite.SetOutboxURLs for PostgreSQL.
+func (p *Postgres) SetOutboxURLs(urls []string) { p.outbox.set(urls) }
+
 // inTx is SQLite.inTx for PostgreSQL: fn runs on q, the pool or the
 // transaction.
 func (p *Postgres) inTx(ctx context.Context, tx bool, fn func(q querier) error) error {
@@ -348,13 +373,14 @@ func (p *Postgres) inTx(ctx context.Context, tx bool, fn func(q querier) error) 
 	return err
 }
 
-// record writes the event of type typ about obj on q, one row per URL.
-func (p *Postgres) record(ctx context.Context, q querier, typ string, obj any) error {
+// record writes the event of type typ about obj on q, one row per URL of
+// to.
+func (p *Postgres) record(ctx context.Context, q querier, typ string, obj any, to *receivers) error {
 	ev, err := makeEvent(typ, obj)
 	if err != nil {
 		return err
 	}
-	if _, err := q.Exec(ctx, postgresRecordEvent, ev.id, ev.typ, ev.time, ev.data, ev.created, p.outbox.urls); err != nil {
+	if _, err := q.Exec(ctx, postgresRecordEvent, ev.id, ev.typ, ev.time, ev.data, ev.created, to.urls); err != nil {
 		return fmt.Errorf("record %s event: %w", typ, err)
 	}
 	return nil
@@ -425,7 +451,7 @@ func (p *Postgres) PruneEvents(ctx context.Context, before time.Time) (int64, er
 	return pruneInBatches(batch, []pruneStatement{
 		{sqlPruneDone, []any{before.UnixMilli(), batch}},
 		{`DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox
-  WHERE state = 0 AND created_at < $1 AND url <> ALL($2::text[]) LIMIT $3)`, []any{before.UnixMilli(), p.outbox.urls, batch}},
+  WHERE state = 0 AND created_at < $1 AND url <> ALL($2::text[]) LIMIT $3)`, []any{before.UnixMilli(), p.outbox.current().urls, batch}},
 	}, func(q string, args []any) (int64, error) {
 		c, cancel := withTimeout(ctx, p.timeout)
 		defer cancel()

@@ -41,7 +41,7 @@ type Postgres struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
 	log     *slog.Logger
-	outbox  outbox
+	outbox  *outbox
 	cap     fortuneCap
 
 	ready atomic.Bool
@@ -338,7 +338,8 @@ func (p *Postgres) Apply(ctx context.Context, c Change, render Render) (Answer, 
 	ctx, cancel := withTimeout(ctx, p.timeout)
 	defer cancel()
 	var ans Answer
-	err := p.inTx(ctx, p.outbox.enabled() || c.Key != nil, func(q querier) error {
+	to := p.outbox.current()
+	err := p.inTx(ctx, len(to.urls) > 0 || c.Key != nil, func(q querier) error {
 		if c.Key != nil {
 			stored, found, err := p.storedAnswer(ctx, q, c.Key)
 			if found || err != nil {
@@ -350,8 +351,8 @@ func (p *Postgres) Apply(ctx context.Context, c Change, render Render) (Answer, 
 		if err != nil {
 			return err
 		}
-		if p.outbox.enabled() {
-			if err := p.record(ctx, q, c.Kind.event(), obj); err != nil {
+		if len(to.urls) > 0 {
+			if err := p.record(ctx, q, c.Kind.event(), obj, to); err != nil {
 				return err
 			}
 		}

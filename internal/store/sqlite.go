@@ -27,7 +27,7 @@ type SQLite struct {
 	read    *sql.DB
 	write   *sql.DB
 	timeout time.Duration
-	outbox  outbox
+	outbox  *outbox
 	closed  atomic.Bool // set by Close, so late calls answer unavailable
 	cap     fortuneCap
 
@@ -303,7 +303,8 @@ func (s *SQLite) Apply(ctx context.Context, c Change, render Render) (Answer, er
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	var ans Answer
-	err := s.inTx(ctx, s.outbox.enabled() || c.Key != nil, func(st func(*sql.Stmt) *sql.Stmt) error {
+	to := s.outbox.current()
+	err := s.inTx(ctx, len(to.urls) > 0 || c.Key != nil, func(st func(*sql.Stmt) *sql.Stmt) error {
 		if c.Key != nil {
 			stored, found, err := s.storedAnswer(ctx, st, c.Key)
 			if found || err != nil {
@@ -315,8 +316,8 @@ func (s *SQLite) Apply(ctx context.Context, c Change, render Render) (Answer, er
 		if err != nil {
 			return err
 		}
-		if s.outbox.enabled() {
-			if err := s.record(ctx, st, c.Kind.event(), obj); err != nil {
+		if len(to.urls) > 0 {
+			if err := s.record(ctx, st, c.Kind.event(), obj, to); err != nil {
 				return err
 			}
 		}

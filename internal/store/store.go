@@ -59,7 +59,7 @@ type Options struct {
 	// any, SetWorld, AddFortune and DeleteFortune record one outbox row per
 	// URL in the same transaction as the change (see outbox.go); when there
 	// are none they record nothing and pay nothing. UpdateWorlds never
-	// records events.
+	// records events. SetOutboxURLs changes them while the store is open.
 	OutboxURLs []string
 }
 

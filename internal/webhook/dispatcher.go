@@ -36,6 +36,7 @@ type Outbox interface {
 	PruneEvents(ctx context.Context, before time.Time) (int64, error)
 	EventBacklog(ctx context.Context) (int64, error)
 	OutboxSignal() <-chan struct{}
+	SetOutboxURLs(urls []string)
 }
 
 // Timing of the dispatcher's own loops; tests shorten them.
@@ -56,17 +57,32 @@ var defaultTiming = timing{
 }
 
 // Dispatcher delivers outbox events. Start it after the store is open and
-// Stop it before the store is closed.
+// Stop it before the store is closed. Reconfigure changes its receivers and
+// secret while it runs.
 type Dispatcher struct {
-	out     Outbox
-	cfg     config.Webhooks
-	secret  []byte
-	owner   string // this process, as lease owner
-	lease   time.Duration
-	targets []*target
-	sem     chan struct{} // webhooks.concurrency deliveries at most
-	log     *slog.Logger
-	timing  timing
+	out    Outbox
+	cfg    config.Webhooks // the keys that need a restart; URLs and Secret as at start
+	secret atomic.Pointer[[]byte]
+	owner  string // this process, as lease owner
+	lease  time.Duration
+	sem    chan struct{} // webhooks.concurrency deliveries at most
+	set    *vm.Set
+	log    *slog.Logger
+	timing timing
+
+	// targets is the receiver list the loops read; Reconfigure swaps it
+	// whole under mu, which also guards clients and ctx.
+	targets atomic.Pointer[[]*target]
+	mu      sync.Mutex
+	// clients are kept by URL, also for a URL no longer listed, so one that
+	// comes back finds its breaker and metric series as it left them.
+	clients map[string]*upstream.Client
+	ctx     context.Context // of the running loops; nil before Start
+
+	// housekeeping is set once the dispatcher has had a URL: from then
+	// on it counts the backlog and prunes, also after every URL is removed
+	// (their pending events are pruned after webhooks.retention).
+	housekeeping atomic.Bool
 
 	backlog                        atomic.Int64
 	delivered, failed, gaveUp, dbe *vm.Counter
@@ -83,60 +99,140 @@ type target struct {
 	// broken is set while the outbox cannot be read, so an outage is
 	// logged once rather than at every poll.
 	broken bool
+	// cancel ends the target's loop when its URL is removed.
+	cancel context.CancelFunc
 }
 
-// New returns a dispatcher for cfg's URLs reading from out, with its
-// metrics in set.
+// New returns a dispatcher for cfg's URLs (possibly none yet) reading from
+// out, with its metrics in set.
 func New(cfg config.Webhooks, out Outbox, set *vm.Set, log *slog.Logger) (*Dispatcher, error) {
 	owner, err := newOwner()
 	if err != nil {
 		return nil, err
 	}
 	d := &Dispatcher{
-		out:    out,
-		cfg:    cfg,
-		secret: []byte(cfg.Secret),
-		owner:  owner,
+		out:   out,
+		cfg:   cfg,
+		owner: owner,
 		// A lease outlives the attempt it covers (one retry inside the
 		// client included), so another replica does not deliver the event
 		// again while this one is still waiting for the answer.
 		lease:     2*cfg.Timeout + 5*time.Second,
 		sem:       make(chan struct{}, cfg.Concurrency),
+		set:       set,
 		log:       log,
 		timing:    defaultTiming,
+		clients:   map[string]*upstream.Client{},
 		delivered: set.GetOrCreateCounter(`webhook_deliveries_total{result="delivered"}`),
 		failed:    set.GetOrCreateCounter(`webhook_deliveries_total{result="failed"}`),
 		gaveUp:    set.GetOrCreateCounter("webhook_events_given_up_total"),
 		dbe:       set.GetOrCreateCounter("webhook_outbox_errors_total"),
 	}
 	set.GetOrCreateGauge("webhook_outbox_backlog", func() float64 { return float64(d.backlog.Load()) })
-	for _, raw := range cfg.URLs {
+	commit, err := d.Reconfigure(cfg.URLs, cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
+	commit()
+	return d, nil
+}
+
+// Reconfigure prepares new receiver URLs and a new signing secret
+// (webhooks.urls and webhooks.secret, reloaded) without changing what runs;
+// the commit it returns applies them. From the commit on, changes record
+// events for the new URLs only, a new URL gets its own delivery loop, a
+// removed URL's loop stops (an attempt under way is cancelled and its event
+// goes back to the outbox), and every delivery is signed with the new
+// secret. A removed URL's pending events stay in the outbox: delivered if
+// the URL comes back, pruned after webhooks.retention otherwise.
+func (d *Dispatcher) Reconfigure(urls []string, secret string) (commit func(), err error) {
+	d.mu.Lock()
+	added := map[string]*upstream.Client{}
+	for _, raw := range urls {
+		if d.clients[raw] != nil || added[raw] != nil {
+			continue
+		}
 		c, err := upstream.New(upstreamName(raw), config.Upstream{
 			URL:             raw,
-			Timeout:         cfg.Timeout,
-			MaxConns:        cfg.Concurrency,
+			Timeout:         d.cfg.Timeout,
+			MaxConns:        d.cfg.Concurrency,
 			Retries:         1, // one quick retry for a dropped connection; the outbox retries the rest
 			BreakerFailures: 5,
 			BreakerCooldown: 5 * time.Second,
-		}, set)
+		}, d.set)
 		if err != nil {
+			d.mu.Unlock()
 			return nil, fmt.Errorf("webhooks.urls: %w", err)
 		}
-		d.targets = append(d.targets, &target{url: raw, client: c, wake: make(chan struct{}, 1)})
+		added[raw] = c
 	}
-	return d, nil
+	d.mu.Unlock()
+	urls = append([]string{}, urls...)
+	key := []byte(secret)
+	return func() { d.apply(urls, key, added) }, nil
+}
+
+// apply is Reconfigure's commit.
+func (d *Dispatcher) apply(urls []string, secret []byte, added map[string]*upstream.Client) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for raw, c := range added {
+		d.clients[raw] = c
+	}
+	old := map[string]*target{}
+	if prev := d.targets.Load(); prev != nil {
+		for _, t := range *prev {
+			old[t.url] = t
+		}
+	}
+	next := make([]*target, 0, len(urls))
+	for _, raw := range urls {
+		t, kept := old[raw]
+		if !kept {
+			t = &target{url: raw, client: d.clients[raw], wake: make(chan struct{}, 1)}
+			d.startLocked(t)
+		}
+		delete(old, raw)
+		next = append(next, t)
+	}
+	for _, t := range old { // removed
+		if t.cancel != nil {
+			t.cancel()
+		}
+		t.client.CloseIdleConnections()
+	}
+	d.secret.Store(&secret)
+	d.out.SetOutboxURLs(urls)
+	d.targets.Store(&next)
+	if len(urls) > 0 {
+		d.housekeeping.Store(true)
+	}
+}
+
+// startLocked starts t's delivery loop if the dispatcher runs; Start
+// starts it otherwise.
+func (d *Dispatcher) startLocked(t *target) {
+	if d.ctx == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(d.ctx)
+	t.cancel = cancel
+	d.wg.Add(1)
+	go d.run(ctx, t)
 }
 
 // Start launches one delivery loop per URL plus the housekeeping loop;
 // Stop ends them.
 func (d *Dispatcher) Start() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
-	d.stop = cancel
-	d.wg.Add(2 + len(d.targets))
+	d.ctx, d.stop = ctx, cancel
+	d.wg.Add(2)
 	go d.fanOut(ctx)
 	go d.housekeep(ctx)
-	for _, t := range d.targets {
-		go d.run(ctx, t)
+	for _, t := range *d.targets.Load() {
+		d.startLocked(t)
 	}
 }
 
@@ -146,8 +242,10 @@ func (d *Dispatcher) Start() {
 func (d *Dispatcher) Stop() {
 	d.stop()
 	d.wg.Wait()
-	for _, t := range d.targets {
-		t.client.CloseIdleConnections()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.clients {
+		c.CloseIdleConnections()
 	}
 }
 
@@ -159,7 +257,7 @@ func (d *Dispatcher) fanOut(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.out.OutboxSignal():
-			for _, t := range d.targets {
+			for _, t := range *d.targets.Load() {
 				select {
 				case t.wake <- struct{}{}:
 				default: // already awake
@@ -274,7 +372,7 @@ func (d *Dispatcher) deliver(ctx context.Context, t *target, ev store.OutboxEven
 	req.SetRequestURI(t.url)
 	req.Header.SetContentType("application/json")
 	req.Header.Set(EventIDHeader, ev.ID)
-	req.Header.Set(SignatureHeader, Sign(d.secret, body))
+	req.Header.Set(SignatureHeader, Sign(*d.secret.Load(), body))
 	// The event id makes the POST safe to repeat; the client retries
 	// requests that carry an Idempotency-Key.
 	req.Header.Set("Idempotency-Key", ev.ID)
@@ -306,6 +404,16 @@ func (d *Dispatcher) housekeep(ctx context.Context) {
 	defer tick.Stop()
 	var lastPrune time.Time
 	for {
+		if !d.housekeeping.Load() {
+			// Webhooks have been off since start: this process records
+			// nothing, and leaves an outbox from earlier alone.
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				continue
+			}
+		}
 		if n, err := d.out.EventBacklog(ctx); err == nil {
 			d.backlog.Store(n)
 		} else if ctx.Err() == nil {
