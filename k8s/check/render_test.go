@@ -26,6 +26,7 @@ type overlay struct {
 	namespace string // "" for the base, which leaves it to the overlays
 	hpa       bool   // whether it ships the HorizontalPodAutoscaler
 	pulled    bool   // whether the image comes from a registry, not loaded into a local cluster
+	tokens    bool   // whether bearer tokens come from a mounted Secret (auth.tokens_file)
 	// monitoring adds the monitoring component to the overlay, as
 	// `kustomize edit add component ../../components/monitoring` does.
 	monitoring bool
@@ -38,8 +39,8 @@ const monitoringComponent = "../../components/monitoring"
 var overlays = []overlay{
 	{dir: "../base", hpa: true},
 	{dir: "../overlays/dev", namespace: "hotpath-dev", hpa: false},
-	{dir: "../overlays/prod", namespace: "hotpath", hpa: true, pulled: true},
-	{dir: "../overlays/prod", namespace: "hotpath", hpa: true, pulled: true, monitoring: true},
+	{dir: "../overlays/prod", namespace: "hotpath", hpa: true, pulled: true, tokens: true},
+	{dir: "../overlays/prod", namespace: "hotpath", hpa: true, pulled: true, tokens: true, monitoring: true},
 }
 
 // name is how subtests and messages call the overlay.
