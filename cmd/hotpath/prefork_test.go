@@ -53,6 +53,8 @@ func childrenOf(t *testing.T, pid int) []int {
 }
 
 // startPrefork starts a prefork master and waits until its 2 children serve.
+// Both must have logged "serving": a child that exists but is still
+// starting neither answers nor catches signals yet.
 func startPrefork(t *testing.T, args ...string) *proc {
 	t.Helper()
 	app, adm := freePort(t), freePort(t)
@@ -60,7 +62,7 @@ func startPrefork(t *testing.T, args ...string) *proc {
 		fmt.Sprintf("--server.addr=127.0.0.1:%d", app), fmt.Sprintf("--admin.addr=127.0.0.1:%d", adm)}, args...)...)
 	p.app, p.admin = fmt.Sprintf("http://127.0.0.1:%d", app), fmt.Sprintf("http://127.0.0.1:%d", adm)
 	deadline := time.Now().Add(20 * time.Second)
-	for len(childrenOf(t, p.cmd.Process.Pid)) < 2 || !answers(p.app+"/plaintext") {
+	for strings.Count(p.stderr.String(), `"msg":"serving"`) < 2 || !answers(p.app+"/plaintext") {
 		if time.Now().After(deadline) {
 			t.Fatalf("prefork did not start 2 serving children in 20s:\n%s", p.stderr.String())
 		}
