@@ -6,34 +6,57 @@ import (
 	"bytes"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/ratelimit"
+	"github.com/hotpath/hotpath/internal/testenv"
 )
 
 // TestHotPathAllocatesNothing pins the zero-allocation claim: the whole
-// chain (router lookup, request id, security headers, metrics, the
-// access-log sampling decision) and the handler, served by the real
-// fasthttp.Server over an in-memory connection.
+// chain (router lookup, request id, trace context, security headers,
+// metrics, the access-log sampling decision) and the handler, served by
+// the real fasthttp.Server over an in-memory connection. With tracing
+// recording, a request is traced only when sampled (its own budget test
+// covers that); the rest, with or without a traceparent, pay nothing.
 func TestHotPathAllocatesNothing(t *testing.T) {
-	for _, path := range []string{"/plaintext", "/json"} {
-		t.Run(path, func(t *testing.T) {
-			srv, conn := newMemServer(t, 0.01)
-			req := "GET " + path + " HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n\r\n"
-			serve := func() {
-				conn.In.WriteString(req)
-				if err := srv.ServeConn(conn); err != nil {
-					t.Fatal(err)
+	off := config.Default().Tracing
+	recording := off
+	recording.Endpoint, recording.Sample = testenv.NewOTLPReceiver(t).URL, 0
+	const unsampled = "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00\r\ntracestate: vendor=abc,other=1\r\n"
+	cases := []struct {
+		name    string
+		tracing config.Tracing
+		headers string
+	}{
+		{"tracing off", off, ""},
+		{"tracing off, traceparent", off, strings.ReplaceAll(unsampled, "-00\r", "-01\r")},
+		{"not sampled", recording, ""},
+		{"unsampled traceparent", recording, unsampled},
+		{"malformed traceparent", recording, "traceparent: 00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01\r\n"},
+	}
+	for _, tc := range cases {
+		cfg := config.Default()
+		cfg.Tracing = tc.tracing
+		srv, conn := newMemServerWith(t, 0.01, cfg)
+		for _, path := range []string{"/plaintext", "/json"} {
+			t.Run(tc.name+" "+path, func(t *testing.T) {
+				req := "GET " + path + " HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n" + tc.headers + "\r\n"
+				serve := func() {
+					conn.In.WriteString(req)
+					if err := srv.ServeConn(conn); err != nil {
+						t.Fatal(err)
+					}
+					conn.Out.Reset()
 				}
-				conn.Out.Reset()
-			}
-			serve() // warm pools and the per-route status counters
-			if n := testing.AllocsPerRun(1000, serve); n != 0 {
-				t.Errorf("GET %s: %v allocs per request, want 0", path, n)
-			}
-		})
+				serve() // warm pools and the per-route status counters
+				if n := testing.AllocsPerRun(1000, serve); n != 0 {
+					t.Errorf("GET %s: %v allocs per request, want 0", path, n)
+				}
+			})
+		}
 	}
 }
 
@@ -129,4 +152,36 @@ func medianAllocs(n int, f func()) float64 {
 	}
 	slices.Sort(counts)
 	return float64(counts[n/2])
+}
+
+// TestSampledTraceStaysWithinAllocationBudget pins what a recorded request
+// costs: its server span (attributes, name, status) built by the
+// OpenTelemetry SDK and handed to the batch processor.
+func TestSampledTraceStaysWithinAllocationBudget(t *testing.T) {
+	const budget = 25 // 23 with otel sdk v1.47.0
+	otlp := testenv.NewOTLPReceiver(t)
+	cfg := config.Default()
+	cfg.Tracing.Endpoint = otlp.URL
+	srv, conn := newMemServerWith(t, 0.01, cfg)
+	for _, path := range []string{"/plaintext", "/json"} {
+		req := "GET " + path + " HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n" +
+			"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n"
+		serve := func() {
+			conn.In.WriteString(req)
+			if err := srv.ServeConn(conn); err != nil {
+				t.Fatal(err)
+			}
+			conn.Out.Reset()
+		}
+		serve()
+		n := medianAllocs(101, serve)
+		t.Logf("GET %s sampled: %v allocs", path, n)
+		if n > budget {
+			t.Errorf("GET %s sampled: %v allocs per request, budget %v", path, n, budget)
+		}
+	}
+	spans := otlp.WaitFor(5*time.Second, func(s []testenv.Span) bool { return len(s) > 0 })
+	if len(spans) == 0 || spans[0].TraceID != "0af7651916cd43dd8448eb211c80319c" {
+		t.Errorf("the measured requests exported no span of their trace: %+v", spans)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/testenv"
+	"github.com/hotpath/hotpath/internal/tracing"
 	"github.com/hotpath/hotpath/internal/worldcache"
 )
 
@@ -71,11 +72,16 @@ func newMemServerWith(tb testing.TB, sample float64, cfg config.Config, with ...
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tracer, err := tracing.New(cfg.Tracing, "hotpath", "test", reg.Set(), log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = tracer.Shutdown(context.Background()) })
 	e := endpoints{db: handler.NewDB(db, cache, cfg.DB.Timeout, log), limits: limits, reads: reads}
 	for _, w := range with {
 		w(&e, db, cache)
 	}
-	h, _, err := buildHandler(cfg, e, reg, access, &draining, log)
+	h, _, err := buildHandler(cfg, e, reg, access, tracer, &draining, log)
 	if err != nil {
 		tb.Fatal(err)
 	}

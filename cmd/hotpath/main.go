@@ -33,6 +33,7 @@ import (
 	"github.com/hotpath/hotpath/internal/prefork"
 	"github.com/hotpath/hotpath/internal/reload"
 	"github.com/hotpath/hotpath/internal/server"
+	"github.com/hotpath/hotpath/internal/tracing"
 	"github.com/hotpath/hotpath/internal/upstream"
 	"github.com/hotpath/hotpath/internal/web"
 	"github.com/hotpath/hotpath/internal/webhook"
@@ -75,7 +76,8 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 
 	level := new(slog.LevelVar)
 	level.Set(logLevel(cfg.Log.Level))
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Lines logged with a request's context carry its trace_id and span_id.
+	log := slog.New(tracing.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})))
 	if cfg.Server.Prefork && !prefork.IsChild() {
 		log.Info("starting prefork master", "version", version, "children", runtime.GOMAXPROCS(0))
 		if cfg.Security.CSRFSecret == "" {
@@ -99,6 +101,15 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	access := accesslog.New(stdout, cfg.Log.AccessBuffer, reg.AccessLogDropped)
 	access.Start()
 	defer access.Stop()
+
+	tracer, err := tracing.New(cfg.Tracing, cmp.Or(cfg.Tracing.ServiceName, cfg.Server.Name), version, reg.Set(), log)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	if tracer.Recording() {
+		log.Info("tracing", "endpoint", cfg.Tracing.Endpoint, "sample", cfg.Tracing.Sample)
+	}
 
 	var draining atomic.Bool
 	ready := admin.NewReadiness(&draining)
@@ -184,7 +195,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		limits:    limits,
 		reads:     reads,
 		compress:  compress.New(cfg.Server.Compress, cfg.Server.CompressMinSize, reg.Set()),
-	}, reg, access, &draining, log)
+	}, reg, access, tracer, &draining, log)
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1
@@ -200,7 +211,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		Signals:    hup,
 		Metrics:    reg.Set(),
 		Log:        log,
-	}, reloadParts(live{level: level, routes: routes, api: writes, csrf: protector, limits: limits, reads: reads, db: db, hooks: hooks})...)
+	}, reloadParts(live{level: level, routes: routes, api: writes, csrf: protector, limits: limits, reads: reads, db: db, hooks: hooks, tracer: tracer})...)
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1
@@ -250,6 +261,13 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	if err := app.Stop(stopCtx); err != nil {
 		log.Error("stop", "err", err)
 		status = 1
+	}
+	// The last requests' spans go out, within tracing.timeout and what is
+	// left of shutdown.timeout: a dead collector costs spans, not the exit.
+	flushCtx, flushCancel := context.WithTimeout(stopCtx, cfg.Tracing.Timeout)
+	defer flushCancel()
+	if err := tracer.Shutdown(flushCtx); err != nil {
+		log.Warn("stop", "err", err)
 	}
 	// The admin listener gets its own short bound: the app's stop may have
 	// used up shutdown.timeout, and a scrape in flight is quick.

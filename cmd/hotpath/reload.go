@@ -11,6 +11,7 @@ import (
 	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/reload"
 	"github.com/hotpath/hotpath/internal/router"
+	"github.com/hotpath/hotpath/internal/tracing"
 	"github.com/hotpath/hotpath/internal/webhook"
 )
 
@@ -24,6 +25,7 @@ type live struct {
 	reads  *ratelimit.Class
 	db     database
 	hooks  *webhook.Dispatcher
+	tracer *tracing.Tracer
 }
 
 // reloadParts says which component takes which reloadable key
@@ -74,6 +76,12 @@ func reloadParts(l live) []reload.Part {
 			Keys: []string{"api.max_fortunes"},
 			Prepare: func(next config.Config) (func(), error) {
 				return func() { l.db.SetMaxFortunes(next.API.MaxFortunes) }, nil
+			},
+		},
+		{
+			Keys: []string{"tracing.sample"},
+			Prepare: func(next config.Config) (func(), error) {
+				return func() { l.tracer.SetSample(next.Tracing.Sample) }, nil
 			},
 		},
 		{

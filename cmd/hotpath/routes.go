@@ -17,6 +17,7 @@ import (
 	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/requestid"
 	"github.com/hotpath/hotpath/internal/router"
+	"github.com/hotpath/hotpath/internal/tracing"
 	"github.com/hotpath/hotpath/internal/upstream"
 	"github.com/hotpath/hotpath/internal/web"
 )
@@ -84,7 +85,7 @@ func registerRoutes(r *router.Router, e endpoints) {
 
 // buildHandler assembles the application listener's handler: the routes
 // inside the request chain. The router is returned for reloads.
-func buildHandler(cfg config.Config, e endpoints, reg *metrics.Registry, access *accesslog.Logger, draining *atomic.Bool, log *slog.Logger) (fasthttp.RequestHandler, *router.Router, error) {
+func buildHandler(cfg config.Config, e endpoints, reg *metrics.Registry, access *accesslog.Logger, tracer *tracing.Tracer, draining *atomic.Bool, log *slog.Logger) (fasthttp.RequestHandler, *router.Router, error) {
 	ids, err := requestid.NewGenerator()
 	if err != nil {
 		return nil, nil, fmt.Errorf("build handler: %w", err)
@@ -99,5 +100,6 @@ func buildHandler(cfg config.Config, e endpoints, reg *metrics.Registry, access 
 		Draining:    draining,
 		Clients:     e.limits.Clients,
 		Reads:       e.reads,
+		Tracer:      tracer,
 	}), r, nil
 }

@@ -16,8 +16,12 @@ import (
 // Record is one request's access-log entry. Byte fields are copies owned by
 // the record, so the request's buffers may be reused once it is submitted.
 type Record struct {
-	Time       time.Time
-	RequestID  []byte
+	Time      time.Time
+	RequestID []byte
+	// TraceID and SpanID are the request's trace context; zero when it has
+	// none, and then not logged.
+	TraceID    [16]byte
+	SpanID     [8]byte
 	Method     []byte
 	Route      string
 	Path       []byte

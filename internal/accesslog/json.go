@@ -1,6 +1,7 @@
 package accesslog
 
 import (
+	"encoding/hex"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -14,6 +15,13 @@ func AppendJSON(dst []byte, r *Record) []byte {
 	dst = r.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","level":"INFO","msg":"request","request_id":`...)
 	dst = appendString(dst, r.RequestID)
+	if r.TraceID != ([16]byte{}) {
+		dst = append(dst, `,"trace_id":"`...)
+		dst = hex.AppendEncode(dst, r.TraceID[:])
+		dst = append(dst, `","span_id":"`...)
+		dst = hex.AppendEncode(dst, r.SpanID[:])
+		dst = append(dst, '"')
+	}
 	dst = append(dst, `,"method":`...)
 	dst = appendString(dst, r.Method)
 	dst = append(dst, `,"route":`...)

@@ -32,6 +32,7 @@ import (
 	"github.com/hotpath/hotpath/internal/problem"
 	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/store"
+	"github.com/hotpath/hotpath/internal/tracing"
 	"github.com/hotpath/hotpath/internal/worldcache"
 )
 
@@ -109,9 +110,10 @@ func (l Limits) AdmitAnonymous(ctx *fasthttp.RequestCtx) bool {
 // start from now on (a configuration reload).
 func (a *API) SetTokens(tokens []string) { a.auth.SetTokens(tokens) }
 
-// context returns the bound for one request's store calls.
-func (a *API) context() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), a.timeout)
+// context returns the context of one request's store calls: bounded by
+// db.timeout, in the request's trace.
+func (a *API) context(ctx *fasthttp.RequestCtx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(tracing.Context(ctx), a.timeout)
 }
 
 // authorize answers a write that carries no valid bearer token (401) or
@@ -183,7 +185,7 @@ func jsonAnswer(status int, v any, location string, tag []byte) (store.Answer, e
 func WriteStoreError(ctx *fasthttp.RequestCtx, log *slog.Logger, err error) {
 	pe := StoreProblem(err)
 	if pe.Status == fasthttp.StatusInternalServerError {
-		log.Error("database call", "path", string(ctx.Path()), "err", err.Error())
+		log.ErrorContext(ctx, "database call", "path", string(ctx.Path()), "err", err.Error())
 	}
 	problem.Write(ctx, pe)
 }

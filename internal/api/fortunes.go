@@ -99,7 +99,7 @@ func (a *API) ListFortunes(ctx *fasthttp.RequestCtx) {
 		problem.Write(ctx, problem.Validation(errs))
 		return
 	}
-	c, cancel := a.context()
+	c, cancel := a.context(ctx)
 	defer cancel()
 	// One row more than asked tells whether a next page exists.
 	items, err := a.store.FortunesAfter(c, q.after, q.limit+1, make([]store.Fortune, 0, q.limit+1))
@@ -128,7 +128,7 @@ func (a *API) GetFortune(ctx *fasthttp.RequestCtx) {
 		problem.Write(ctx, err)
 		return
 	}
-	c, cancel := a.context()
+	c, cancel := a.context(ctx)
 	defer cancel()
 	f, err := a.store.Fortune(c, id)
 	if err != nil {
@@ -158,7 +158,7 @@ func (a *API) CreateFortune(ctx *fasthttp.RequestCtx) {
 		problem.Write(ctx, err)
 		return
 	}
-	c, cancel := a.context()
+	c, cancel := a.context(ctx)
 	defer cancel()
 	ans, err := a.store.Apply(c, store.Change{Kind: store.AddFortune, Message: req.Message, Key: key}, func(v any) (store.Answer, error) {
 		f := v.(store.Fortune)
@@ -193,7 +193,7 @@ func (a *API) DeleteFortune(ctx *fasthttp.RequestCtx) {
 		problem.Write(ctx, errPrecondition)
 		return
 	}
-	c, cancel := a.context()
+	c, cancel := a.context(ctx)
 	defer cancel()
 	ans, err := a.store.Apply(c, store.Change{Kind: store.DeleteFortune, ID: id, Key: key}, func(any) (store.Answer, error) {
 		return store.Answer{Status: fasthttp.StatusNoContent}, nil

@@ -31,7 +31,7 @@ func (a *API) GetWorld(ctx *fasthttp.RequestCtx) {
 		problem.Write(ctx, err)
 		return
 	}
-	c, cancel := a.context()
+	c, cancel := a.context(ctx)
 	defer cancel()
 	w, err := a.store.World(c, id)
 	if err != nil {
@@ -73,7 +73,7 @@ func (a *API) PutWorld(ctx *fasthttp.RequestCtx) {
 	if cond.present() && !cond.any {
 		change.IfNumberIn = cond.worldNumbers()
 	}
-	c, cancel := a.context()
+	c, cancel := a.context(ctx)
 	defer cancel()
 	var written []store.World
 	ans, err := a.store.Apply(c, change, func(v any) (store.Answer, error) {

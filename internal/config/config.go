@@ -23,6 +23,7 @@ type Config struct {
 	Webhooks Webhooks `koanf:"webhooks"`
 	Reload   Reload   `koanf:"reload"`
 	Limits   Limits   `koanf:"limits"`
+	Tracing  Tracing  `koanf:"tracing"`
 	// Upstreams are the other services hotpath calls, by name: the TOML
 	// tables [upstreams.NAME]. Every call goes through internal/upstream.
 	Upstreams map[string]Upstream `koanf:"upstreams"`
@@ -202,6 +203,27 @@ type Reload struct {
 	Watch bool `koanf:"watch"`
 }
 
+// Tracing configures OpenTelemetry tracing: W3C trace context in and out,
+// sampled spans exported over OTLP/HTTP.
+type Tracing struct {
+	// Endpoint is the OTLP/HTTP base URL of a collector (spans go to
+	// Endpoint/v1/traces); empty records and exports nothing, though an
+	// incoming traceparent is still passed on and logged.
+	Endpoint string `koanf:"endpoint"`
+	// Sample is the share (0..1) of root requests (those without a valid
+	// incoming traceparent) that are traced; an incoming sampled flag is
+	// always honoured.
+	Sample float64 `koanf:"sample"`
+	// ServiceName is the service.name of exported spans; empty means
+	// server.name.
+	ServiceName string `koanf:"service_name"`
+	// Timeout bounds one export to the collector.
+	Timeout time.Duration `koanf:"timeout"`
+	// Queue is how many finished spans may wait for export; beyond it they
+	// are dropped and counted, never blocking a request.
+	Queue int `koanf:"queue"`
+}
+
 // Upstream configures one service hotpath calls ([upstreams.NAME]).
 type Upstream struct {
 	// URL is the base URL; request paths are appended to its path.
@@ -279,6 +301,7 @@ func Default() Config {
 			Timeout:     5 * time.Second,
 		},
 		Limits:    Limits{AnonymousWrites: ratelimit.Rate{N: 20, Per: time.Minute}},
+		Tracing:   Tracing{Sample: 0.01, Timeout: 5 * time.Second, Queue: 2048},
 		Upstreams: map[string]Upstream{},
 	}
 }

@@ -31,6 +31,7 @@ var ReloadableKeys = []string{
 	"security.trusted_origins",
 	"server.max_inflight",
 	"server.trusted_proxies",
+	"tracing.sample",
 	"webhooks.secret",
 	"webhooks.urls",
 }
@@ -68,6 +69,10 @@ var RestartKeys = []string{
 	"server.write_timeout",
 	"shutdown.drain",
 	"shutdown.timeout",
+	"tracing.endpoint",
+	"tracing.queue",
+	"tracing.service_name",
+	"tracing.timeout",
 	"upstreams",
 	"webhooks.concurrency",
 	"webhooks.max_attempts",

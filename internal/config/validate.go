@@ -57,6 +57,11 @@ func (c *Config) Validate() error {
 		{"webhooks.concurrency", atLeast(c.Webhooks.Concurrency, 1)},
 		{"webhooks.timeout", positive(c.Webhooks.Timeout)},
 		{"webhooks.max_attempts", atLeast(c.Webhooks.MaxAttempts, 0)},
+		{"tracing.endpoint", checkEndpoint(c.Tracing.Endpoint)},
+		{"tracing.sample", checkShare(c.Tracing.Sample)},
+		{"tracing.service_name", checkServiceName(c.Tracing.ServiceName)},
+		{"tracing.timeout", positive(c.Tracing.Timeout)},
+		{"tracing.queue", between(c.Tracing.Queue, 1, 1<<20)},
 	}
 	for _, ch := range checks {
 		if ch.err != nil {
@@ -266,6 +271,26 @@ func between(n, lo, hi int) error {
 func checkWebhookSecret(secret string, urls []string) error {
 	if len(urls) > 0 && len(secret) < 32 {
 		return fmt.Errorf("must be at least 32 characters when webhooks.urls is set; generate one with: openssl rand -hex 32")
+	}
+	return nil
+}
+
+// checkEndpoint wants a collector's base URL: the exporter appends
+// /v1/traces itself, and a query or fragment would be lost.
+func checkEndpoint(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("invalid URL %q: want the collector's OTLP/HTTP base URL, such as http://otel-collector:4318 (empty = tracing off)", s)
+	}
+	return nil
+}
+
+func checkServiceName(s string) error {
+	if s != "" {
+		return checkHeaderValue(s)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hotpath/hotpath/internal/problem"
 	"github.com/hotpath/hotpath/internal/store"
+	"github.com/hotpath/hotpath/internal/tracing"
 	"github.com/hotpath/hotpath/internal/worldcache"
 )
 
@@ -76,7 +77,7 @@ func randomID() int32 { return int32(rand.IntN(worldCount)) + 1 }
 
 // World answers GET /db: one random World.
 func (h *DB) World(ctx *fasthttp.RequestCtx) {
-	c, cancel := context.WithTimeout(context.Background(), h.timeout)
+	c, cancel := context.WithTimeout(tracing.Context(ctx), h.timeout)
 	defer cancel()
 	w := acquireWorlds()
 	defer releaseWorlds(w)
@@ -91,7 +92,7 @@ func (h *DB) World(ctx *fasthttp.RequestCtx) {
 // Queries answers GET /queries?queries=N: N random Worlds, each read with
 // its own single-row query.
 func (h *DB) Queries(ctx *fasthttp.RequestCtx) {
-	c, cancel := context.WithTimeout(context.Background(), h.timeout)
+	c, cancel := context.WithTimeout(tracing.Context(ctx), h.timeout)
 	defer cancel()
 	w := acquireWorlds()
 	defer releaseWorlds(w)
@@ -117,7 +118,7 @@ func (h *DB) readRandom(ctx *fasthttp.RequestCtx, c context.Context, w *worlds) 
 // random number that is stored (in one statement or batch) before the
 // answer shows it.
 func (h *DB) Updates(ctx *fasthttp.RequestCtx) {
-	c, cancel := context.WithTimeout(context.Background(), h.timeout)
+	c, cancel := context.WithTimeout(tracing.Context(ctx), h.timeout)
 	defer cancel()
 	w := acquireWorlds()
 	defer releaseWorlds(w)
@@ -192,7 +193,7 @@ func (h *DB) fail(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, store.ErrNotFound):
 		problem.Write(ctx, problem.New(fasthttp.StatusNotFound, "no such row"))
 	default:
-		h.log.Error("database call", "path", string(ctx.Path()), "err", err.Error())
+		h.log.ErrorContext(ctx, "database call", "path", string(ctx.Path()), "err", err.Error())
 		problem.Write(ctx, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/hotpath/hotpath/internal/store"
+	"github.com/hotpath/hotpath/internal/tracing"
 )
 
 // ExtraFortune is added to every /fortunes answer at request time.
@@ -28,7 +29,7 @@ var fortunesPool = sync.Pool{New: func() any {
 // Fortunes answers GET /fortunes: every fortune plus one added now, sorted
 // by message, as an HTML table.
 func (h *DB) Fortunes(ctx *fasthttp.RequestCtx) {
-	c, cancel := context.WithTimeout(context.Background(), h.timeout)
+	c, cancel := context.WithTimeout(tracing.Context(ctx), h.timeout)
 	defer cancel()
 	f := fortunesPool.Get().(*fortunes)
 	defer func() {

@@ -45,6 +45,10 @@ var help = map[string]string{
 	"webhook_outbox_backlog":            "Webhook deliveries waiting in the outbox (one per event and receiver URL), counted in the shared database every second; every replica reports the same number.",
 	"webhook_outbox_errors_total":       "Database errors while claiming, recording, counting or pruning webhook outbox rows.",
 
+	// Tracing (internal/tracing).
+	"tracing_spans_dropped_total":  "Finished trace spans lost before reaching the collector (tracing.endpoint), by reason: queue_full (tracing.queue spans already waiting) or export_failed (the export was refused, failed or timed out).",
+	"tracing_spans_exported_total": "Finished trace spans the collector (tracing.endpoint) accepted.",
+
 	// Configuration reloads (internal/reload).
 	"config_last_reload_success_timestamp_seconds": "Unix time of the last configuration load that was applied: start-up or a successful reload, in seconds.",
 	"config_reloads_total":                         "Configuration reloads (SIGHUP or a watched file changing), by result: success (applied; keys that need a restart keep their running values) or error (nothing changed).",

@@ -14,6 +14,7 @@ import (
 	"github.com/hotpath/hotpath/internal/problem"
 	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/requestid"
+	"github.com/hotpath/hotpath/internal/tracing"
 )
 
 // Canonical header names, so SetCanonical skips normalising them per request.
@@ -48,6 +49,9 @@ type Options struct {
 	// Reads limits every request but a write route's, per client address
 	// (limits.reads); nil or off limits nothing and costs one check.
 	Reads *ratelimit.Class
+	// Tracer continues or starts each request's trace; nil ignores trace
+	// context altogether.
+	Tracer *tracing.Tracer
 }
 
 // Handler returns the application listener's request handler: the chain
@@ -116,14 +120,21 @@ type chain struct {
 var epoch = time.Now()
 
 func (c *chain) serve(ctx *fasthttp.RequestCtx) {
-	id, status, refusal := c.guard.check(ctx)
-	c.setRequestID(ctx, id)
+	f, status, refusal := c.guard.check(ctx)
+	c.setRequestID(ctx, f.id)
 	c.stamp(ctx)
 	if status != 0 {
 		start := time.Since(epoch)
 		refuse(ctx, status, refusal)
 		c.finish(ctx, c.router.unmatchedRoute(ctx), start, c.router.live.Load())
 		return
+	}
+	if c.Tracer != nil {
+		tp := f.traceparent
+		if f.traceparents > 1 {
+			tp = nil // the spec calls a repeated traceparent invalid
+		}
+		c.Tracer.Begin(ctx, tp, f.tracestate, f.tracestates > 1)
 	}
 	c.router.mux.Handler(ctx)
 }
@@ -204,6 +215,9 @@ func (c *chain) finish(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration,
 	d := time.Since(epoch) - start
 	status := ctx.Response.StatusCode()
 	rt.metrics.Observe(status, d)
+	if c.Tracer != nil {
+		defer c.Tracer.End(ctx, rt.template(), status)
+	}
 	if !lv.sampler.Keep(status, d) {
 		return
 	}
@@ -214,6 +228,9 @@ func (c *chain) finish(ctx *fasthttp.RequestCtx, rt *Route, start time.Duration,
 	}
 	rec.Time = time.Now().Add(-d) // the wall clock, for logged requests only
 	rec.RequestID = accesslog.Append(rec.RequestID, ctx.Response.Header.PeekBytes(requestIDKey))
+	if tr := tracing.FromContext(ctx); tr != nil {
+		rec.TraceID, rec.SpanID = tr.TraceID(), tr.SpanID()
+	}
 	rec.Method = accesslog.Append(rec.Method, ctx.Method())
 	rec.Route = rt.Path
 	rec.Path = accesslog.Append(rec.Path, ctx.RequestURI())
@@ -249,7 +266,7 @@ func (c *chain) reject(ctx *fasthttp.RequestCtx) {
 // it one bad request would kill the process. It logs the stack and answers 500.
 func (c *chain) recovered(ctx *fasthttp.RequestCtx, p any) {
 	c.router.metrics.Panics.Inc()
-	c.router.log.Error("handler panic",
+	c.router.log.ErrorContext(ctx, "handler panic",
 		"panic", fmt.Sprint(p),
 		"method", string(ctx.Method()),
 		"path", string(ctx.Path()),

@@ -21,6 +21,8 @@ var (
 	transferEncoding = []byte("transfer-encoding")
 	chunkedCoding    = []byte("chunked")
 	xRequestID       = []byte("x-request-id")
+	traceparent      = []byte("traceparent")
+	tracestate       = []byte("tracestate")
 	colon            = []byte(":")
 )
 
@@ -43,13 +45,24 @@ func newGuard() *guard {
 	}
 }
 
+// picked are the header values the chain needs, found in the guard's walk
+// (fasthttp's own lookup copies and normalises the name on every call).
+type picked struct {
+	// id is the first X-Request-ID value.
+	id []byte
+	// traceparent and tracestate are the first values of the W3C trace
+	// context headers; traceparents and tracestates count them.
+	traceparent, tracestate   []byte
+	traceparents, tracestates int
+}
+
 // check returns the refusal a request calls for (status 0 when none) and,
-// from the same walk over its header block, its X-Request-ID value.
-func (g *guard) check(ctx *fasthttp.RequestCtx) (id []byte, status int, body []byte) {
+// from the same walk over its header block, the values the chain needs.
+func (g *guard) check(ctx *fasthttp.RequestCtx) (f picked, status int, body []byte) {
 	h := &ctx.Request.Header
 	if p := h.Protocol(); !bytes.Equal(p, http11) && !bytes.Equal(p, http10) {
 		// fasthttp serves HTTP/2.0 or HTTP/9.9 request lines as HTTP/1.0.
-		return nil, fasthttp.StatusHTTPVersionNotSupported, g.version
+		return f, fasthttp.StatusHTTPVersionNotSupported, g.version
 	}
 	return g.checkFields(h.RawHeaders())
 }
@@ -62,10 +75,9 @@ func refuse(ctx *fasthttp.RequestCtx, status int, body []byte) {
 }
 
 // checkFields walks the raw header block once (a few byte scans per field,
-// no allocation) and returns the first X-Request-ID value and the refusal
-// the block calls for, or status 0. The id is looked up here because
-// fasthttp's own lookup copies and normalises the name on every call.
-func (g *guard) checkFields(raw []byte) (id []byte, status int, body []byte) {
+// no allocation) and returns the picked values and the refusal the block
+// calls for, or status 0.
+func (g *guard) checkFields(raw []byte) (f picked, status int, body []byte) {
 	fields := 0
 	var length, chunked bool
 lines:
@@ -77,14 +89,14 @@ lines:
 				break lines
 			}
 			if i == 0 || raw[i-1] != '\r' {
-				return nil, fasthttp.StatusBadRequest, g.bareLF
+				return picked{}, fasthttp.StatusBadRequest, g.bareLF
 			}
 			raw = raw[i+1:]
 			continue
 		case ' ', '\t':
 			// fasthttp joins continuation lines into the value; RFC 9112
 			// §5.2 lets a server reject them, and proxies disagree on joining.
-			return nil, fasthttp.StatusBadRequest, g.folded
+			return picked{}, fasthttp.StatusBadRequest, g.folded
 		}
 		fields++
 		// The name runs to ':'. Names are short, so one byte loop beats
@@ -93,7 +105,7 @@ lines:
 		for ; n < len(raw) && raw[n] != ':' && raw[n] != '\n'; n++ {
 			if raw[n] == ' ' || raw[n] == '\t' {
 				// fasthttp keeps "X A" as a name; a proxy may read it otherwise.
-				return nil, fasthttp.StatusBadRequest, g.badName
+				return picked{}, fasthttp.StatusBadRequest, g.badName
 			}
 		}
 		name, value := raw[:n], raw[n:]
@@ -101,7 +113,7 @@ lines:
 			// fasthttp ends a line at a bare LF too; a proxy in front that
 			// does not would see other fields, perhaps another length.
 			if n+i == 0 || raw[n+i-1] != '\r' {
-				return nil, fasthttp.StatusBadRequest, g.bareLF
+				return picked{}, fasthttp.StatusBadRequest, g.bareLF
 			}
 			value, raw = value[:i], value[i+1:]
 		} else {
@@ -114,18 +126,27 @@ lines:
 		case 'c':
 			length = length || bytes.EqualFold(name, contentLength)
 		case 't':
-			if bytes.EqualFold(name, transferEncoding) {
+			switch {
+			case len(name) == len(traceparent) && bytes.EqualFold(name, traceparent):
+				if f.traceparents++; f.traceparents == 1 {
+					f.traceparent = fieldValue(value)
+				}
+			case len(name) == len(tracestate) && bytes.EqualFold(name, tracestate):
+				if f.tracestates++; f.tracestates == 1 {
+					f.tracestate = fieldValue(value)
+				}
+			case bytes.EqualFold(name, transferEncoding):
 				// fasthttp reads any other coding (identity, say) as no
 				// body at all, so the body would be parsed as the next
 				// request; RFC 9112 §6.3 says refuse.
-				if !bytes.EqualFold(bytes.Trim(bytes.TrimPrefix(value, colon), " \t\r"), chunkedCoding) {
-					return nil, fasthttp.StatusBadRequest, g.coding
+				if !bytes.EqualFold(fieldValue(value), chunkedCoding) {
+					return picked{}, fasthttp.StatusBadRequest, g.coding
 				}
 				chunked = true
 			}
 		case 'x':
-			if id == nil && bytes.EqualFold(name, xRequestID) {
-				id = bytes.Trim(bytes.TrimPrefix(value, colon), " \t\r")
+			if f.id == nil && bytes.EqualFold(name, xRequestID) {
+				f.id = fieldValue(value)
 			}
 		}
 	}
@@ -133,9 +154,15 @@ lines:
 	case length && chunked:
 		// fasthttp lets Transfer-Encoding win (RFC 9112 §6.3 allows that);
 		// refusing is safer when a proxy in front may have framed by length.
-		return nil, fasthttp.StatusBadRequest, g.smuggled
+		return picked{}, fasthttp.StatusBadRequest, g.smuggled
 	case fields > MaxHeaders:
-		return nil, fasthttp.StatusRequestHeaderFieldsTooLarge, g.tooMany
+		return picked{}, fasthttp.StatusRequestHeaderFieldsTooLarge, g.tooMany
 	}
-	return id, 0, nil
+	return f, 0, nil
+}
+
+// fieldValue is a field's value from the colon on, without the colon and
+// the white space around it.
+func fieldValue(v []byte) []byte {
+	return bytes.Trim(bytes.TrimPrefix(v, colon), " \t\r")
 }

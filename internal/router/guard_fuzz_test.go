@@ -7,10 +7,10 @@ import (
 
 // referenceFields is the guard's rule written plainly, one line at a time:
 // the fast walk in checkFields must agree with it on every input.
-func referenceFields(raw []byte) (id []byte, status int) {
+func referenceFields(raw []byte) (f picked, status int) {
 	for j, b := range raw {
 		if b == '\n' && (j == 0 || raw[j-1] != '\r') {
-			return nil, 400
+			return picked{}, 400
 		}
 	}
 	fields := 0
@@ -20,32 +20,40 @@ func referenceFields(raw []byte) (id []byte, status int) {
 			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return nil, 400
+			return picked{}, 400
 		}
 		fields++
 		name, value, _ := bytes.Cut(line, []byte(":"))
 		if bytes.ContainsAny(name, " \t") {
-			return nil, 400
+			return picked{}, 400
 		}
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			length = true
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			if !bytes.EqualFold(bytes.Trim(value, " \t\r"), []byte("chunked")) {
-				return nil, 400
+				return picked{}, 400
 			}
 			chunked = true
-		case id == nil && bytes.EqualFold(name, []byte("X-Request-ID")):
-			id = bytes.Trim(value, " \t\r")
+		case f.id == nil && bytes.EqualFold(name, []byte("X-Request-ID")):
+			f.id = bytes.Trim(value, " \t\r")
+		case bytes.EqualFold(name, []byte("traceparent")):
+			if f.traceparents++; f.traceparents == 1 {
+				f.traceparent = bytes.Trim(value, " \t\r")
+			}
+		case bytes.EqualFold(name, []byte("tracestate")):
+			if f.tracestates++; f.tracestates == 1 {
+				f.tracestate = bytes.Trim(value, " \t\r")
+			}
 		}
 	}
 	switch {
 	case length && chunked:
-		return nil, 400
+		return picked{}, 400
 	case fields > MaxHeaders:
-		return nil, 431
+		return picked{}, 431
 	}
-	return id, 0
+	return f, 0
 }
 
 func FuzzCheckFields(f *testing.F) {
@@ -61,15 +69,19 @@ func FuzzCheckFields(f *testing.F) {
 		"Transfer-Encoding:  Chunked \r\n\r\n",
 		"Host: x\nContent-Length: 5\r\n\r\n",
 		"Host: x\r\n\n",
+		"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\nTraceState: a=1\r\ntracestate: b=2\r\n\r\n",
+		"TRACEPARENT:x\r\ntraceparent: y\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
 	g := newGuard()
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		id, status, _ := g.checkFields(raw)
-		wantID, wantStatus := referenceFields(raw)
-		if status != wantStatus || !bytes.Equal(id, wantID) || (status == 0 && (id == nil) != (wantID == nil)) {
-			t.Errorf("checkFields(%q) = %q %d, reference %q %d", raw, id, status, wantID, wantStatus)
+		f, status, _ := g.checkFields(raw)
+		want, wantStatus := referenceFields(raw)
+		same := func(a, b []byte) bool { return bytes.Equal(a, b) && (a == nil) == (b == nil) }
+		if status != wantStatus || !same(f.id, want.id) || !same(f.traceparent, want.traceparent) || !same(f.tracestate, want.tracestate) ||
+			f.traceparents != want.traceparents || f.tracestates != want.tracestates {
+			t.Errorf("checkFields(%q) = %+v %d, reference %+v %d", raw, f, status, want, wantStatus)
 		}
 	})
 }

@@ -62,9 +62,31 @@ func TestGuardFindsTheFirstRequestID(t *testing.T) {
 		{"X-Request-ID:\r\n", ""},
 	}
 	for _, tc := range cases {
-		id, status, _ := g.checkFields([]byte(tc.headers + "\r\n"))
-		if status != 0 || string(id) != tc.want {
-			t.Errorf("%q: id %q status %d, want %q and 0", tc.headers, id, status, tc.want)
+		f, status, _ := g.checkFields([]byte(tc.headers + "\r\n"))
+		if status != 0 || string(f.id) != tc.want {
+			t.Errorf("%q: id %q status %d, want %q and 0", tc.headers, f.id, status, tc.want)
+		}
+	}
+}
+
+func TestGuardFindsTraceContext(t *testing.T) {
+	g := newGuard()
+	cases := []struct {
+		headers         string
+		parent, state   string
+		parents, states int
+	}{
+		{"Host: x\r\n", "", "", 0, 0},
+		{"traceparent: 00-a-b-01 \r\nHost: x\r\n", "00-a-b-01", "", 1, 0},
+		{"TraceParent:\t00-a\r\ntraceparent: 00-b\r\n", "00-a", "", 2, 0},
+		{"tracestate: k=v\r\nTRACESTATE: l=w\r\n", "", "k=v", 0, 2},
+		{"traceparents: no\r\ntracestate-x: no\r\nTransfer-Encoding: chunked\r\n", "", "", 0, 0},
+	}
+	for _, tc := range cases {
+		f, status, _ := g.checkFields([]byte(tc.headers + "\r\n"))
+		if status != 0 || string(f.traceparent) != tc.parent || string(f.tracestate) != tc.state ||
+			f.traceparents != tc.parents || f.tracestates != tc.states {
+			t.Errorf("%q: %+v status %d, want %q %q %d %d", tc.headers, f, status, tc.parent, tc.state, tc.parents, tc.states)
 		}
 	}
 }

@@ -30,6 +30,17 @@ type Route struct {
 	// handlers, which know who writes; the chain applies limits.reads to
 	// the others.
 	write bool
+	// unmatched marks the labels of requests no route took.
+	unmatched bool
+}
+
+// template is the route's path template, or "" when no route took the
+// request.
+func (rt *Route) template() string {
+	if rt.unmatched {
+		return ""
+	}
+	return rt.Path
 }
 
 // Router registers routes on fasthttp/router and labels them.
@@ -77,9 +88,9 @@ func New(reg *metrics.Registry, log *slog.Logger) *Router {
 		problem.WriteStatus(ctx, fasthttp.StatusMethodNotAllowed, "this method is not allowed here; see the Allow header")
 	}
 	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
-		r.unmatched[m] = &Route{Method: m, Path: "unmatched", metrics: reg.Route(m, "unmatched")}
+		r.unmatched[m] = &Route{Method: m, Path: "unmatched", metrics: reg.Route(m, "unmatched"), unmatched: true}
 	}
-	r.other = &Route{Method: "_OTHER", Path: "unmatched", metrics: reg.Route("_OTHER", "unmatched")}
+	r.other = &Route{Method: "_OTHER", Path: "unmatched", metrics: reg.Route("_OTHER", "unmatched"), unmatched: true}
 	return r
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/requestid"
 	"github.com/hotpath/hotpath/internal/testenv"
+	"github.com/hotpath/hotpath/internal/tracing"
 )
 
 // testServer serves a router with the test's routes on a loopback socket.
@@ -32,6 +33,13 @@ type testServer struct {
 
 func newTestServer(t *testing.T, sample float64, slow time.Duration, maxInflight int, routes func(*Router)) *testServer {
 	t.Helper()
+	return newTracedServer(t, sample, slow, maxInflight, nil, routes)
+}
+
+// newTracedServer is newTestServer with a tracer, and the application log
+// joined to traces as in production.
+func newTracedServer(t *testing.T, sample float64, slow time.Duration, maxInflight int, tracer *tracing.Tracer, routes func(*Router)) *testServer {
+	t.Helper()
 	ts := &testServer{accessTo: &testenv.Buffer{}, appLog: &testenv.Buffer{}, reg: metrics.New("test")}
 	ts.access = accesslog.New(ts.accessTo, 64, ts.reg.AccessLogDropped)
 	ts.access.Start()
@@ -39,11 +47,11 @@ func newTestServer(t *testing.T, sample float64, slow time.Duration, maxInflight
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(ts.reg, slog.New(slog.NewJSONHandler(ts.appLog, nil)))
+	r := New(ts.reg, slog.New(tracing.LogHandler(slog.NewJSONHandler(ts.appLog, nil))))
 	routes(r)
 	srv := &fasthttp.Server{Handler: r.Handler(Options{
 		IDs: ids, Access: ts.access, Sampler: accesslog.NewSampler(sample, slow),
-		MaxInflight: maxInflight, Draining: &ts.draining,
+		MaxInflight: maxInflight, Draining: &ts.draining, Tracer: tracer,
 	})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

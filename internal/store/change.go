@@ -58,6 +58,20 @@ func (k ChangeKind) op() string {
 	return "unknown change"
 }
 
+// statement is the text of the change's statement, for its span; ifText
+// is the driver's conditional SetWorld.
+func (c *Change) statement(ifText string) string {
+	switch {
+	case c.Kind == SetWorld && c.IfNumberIn != nil:
+		return ifText
+	case c.Kind == SetWorld:
+		return sqlSetWorld
+	case c.Kind == AddFortune:
+		return sqlAddFortune
+	}
+	return sqlDeleteFortune
+}
+
 // event is the webhook event type the change records.
 func (k ChangeKind) event() string {
 	switch k {

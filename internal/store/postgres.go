@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hotpath/hotpath/internal/tracing"
 )
 
 // sqlUpdateWorlds stores many worlds in one statement: one round trip, and
@@ -168,7 +170,8 @@ func (p *Postgres) Ping(ctx context.Context) error {
 }
 
 // World returns the world with the given id.
-func (p *Postgres) World(ctx context.Context, id int32) (World, error) {
+func (p *Postgres) World(ctx context.Context, id int32) (_ World, err error) {
+	defer endSpan(tracing.StartDB(ctx, postgresSystem, sqlWorld), &err)
 	if !p.ready.Load() {
 		return World{}, errNotMigrated
 	}
@@ -183,7 +186,8 @@ func (p *Postgres) World(ctx context.Context, id int32) (World, error) {
 
 // Worlds appends to dst[:0] the world of each id, in order. Each id is its
 // own statement, but all of them travel in one batch: one round trip.
-func (p *Postgres) Worlds(ctx context.Context, ids []int32, dst []World) ([]World, error) {
+func (p *Postgres) Worlds(ctx context.Context, ids []int32, dst []World) (_ []World, err error) {
+	defer endSpan(tracing.StartDB(ctx, postgresSystem, sqlWorld), &err)
 	dst = dst[:0]
 	if !p.ready.Load() {
 		return dst, errNotMigrated
@@ -230,7 +234,8 @@ func (p *Postgres) AllWorlds(ctx context.Context, dst []World) ([]World, error) 
 // UpdateWorlds stores every ws[i].RandomNumber with one statement. When an
 // id repeats, the last value wins and the earlier entries of ws are set to
 // it, so ws matches the table afterwards. Ids that do not exist are ignored.
-func (p *Postgres) UpdateWorlds(ctx context.Context, ws []World) error {
+func (p *Postgres) UpdateWorlds(ctx context.Context, ws []World) (err error) {
+	defer endSpan(tracing.StartDB(ctx, postgresSystem, sqlUpdateWorlds), &err)
 	if !p.ready.Load() {
 		return errNotMigrated
 	}
@@ -255,7 +260,8 @@ func (p *Postgres) SetWorld(ctx context.Context, id, randomNumber int32) (World,
 }
 
 // Fortunes appends every fortune to dst[:0], in no particular order.
-func (p *Postgres) Fortunes(ctx context.Context, dst []Fortune) ([]Fortune, error) {
+func (p *Postgres) Fortunes(ctx context.Context, dst []Fortune) (_ []Fortune, err error) {
+	defer endSpan(tracing.StartDB(ctx, postgresSystem, sqlFortunes), &err)
 	dst = dst[:0]
 	if !p.ready.Load() {
 		return dst, errNotMigrated
@@ -269,7 +275,8 @@ func (p *Postgres) Fortunes(ctx context.Context, dst []Fortune) ([]Fortune, erro
 // FortunesAfter appends to dst[:0] up to limit fortunes with id > after,
 // ordered by id: pass the last id of one page to get the next. A limit
 // below 1 gives an empty page.
-func (p *Postgres) FortunesAfter(ctx context.Context, after int32, limit int, dst []Fortune) ([]Fortune, error) {
+func (p *Postgres) FortunesAfter(ctx context.Context, after int32, limit int, dst []Fortune) (_ []Fortune, err error) {
+	defer endSpan(tracing.StartDB(ctx, postgresSystem, sqlFortunesAfter), &err)
 	dst = dst[:0]
 	if limit <= 0 {
 		return dst, nil
@@ -295,7 +302,8 @@ func (p *Postgres) fortuneRows(op string, rows pgx.Rows, dst []Fortune) ([]Fortu
 }
 
 // Fortune returns the fortune with the given id.
-func (p *Postgres) Fortune(ctx context.Context, id int32) (Fortune, error) {
+func (p *Postgres) Fortune(ctx context.Context, id int32) (_ Fortune, err error) {
+	defer endSpan(tracing.StartDB(ctx, postgresSystem, sqlFortune), &err)
 	if !p.ready.Load() {
 		return Fortune{}, errNotMigrated
 	}
@@ -328,7 +336,8 @@ func (p *Postgres) DeleteFortune(ctx context.Context, id int32) error {
 // transaction; otherwise c is one statement. A repeat of a keyed change
 // returns the stored answer, Replayed, and changes nothing; one that comes
 // while the first is still in flight, on any replica, is ErrKeyInFlight.
-func (p *Postgres) Apply(ctx context.Context, c Change, render Render) (Answer, error) {
+func (p *Postgres) Apply(ctx context.Context, c Change, render Render) (_ Answer, err error) {
+	defer endSpan(tracing.StartDB(ctx, postgresSystem, c.statement(postgresSetWorldIf)), &err)
 	if err := c.check(); err != nil {
 		return Answer{}, err
 	}
@@ -339,7 +348,7 @@ func (p *Postgres) Apply(ctx context.Context, c Change, render Render) (Answer, 
 	defer cancel()
 	var ans Answer
 	to := p.outbox.current()
-	err := p.inTx(ctx, len(to.urls) > 0 || c.Key != nil, func(q querier) error {
+	err = p.inTx(ctx, len(to.urls) > 0 || c.Key != nil, func(q querier) error {
 		if c.Key != nil {
 			stored, found, err := p.storedAnswer(ctx, q, c.Key)
 			if found || err != nil {

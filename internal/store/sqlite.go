@@ -17,6 +17,8 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/hotpath/hotpath/internal/tracing"
 )
 
 // SQLite is the embedded store: one file, a pool of readers and a single
@@ -164,7 +166,8 @@ func (s *SQLite) Ping(ctx context.Context) error {
 }
 
 // World returns the world with the given id.
-func (s *SQLite) World(ctx context.Context, id int32) (World, error) {
+func (s *SQLite) World(ctx context.Context, id int32) (_ World, err error) {
+	defer endSpan(tracing.StartDB(ctx, sqliteSystem, sqlWorld), &err)
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	var w World
@@ -176,7 +179,8 @@ func (s *SQLite) World(ctx context.Context, id int32) (World, error) {
 
 // Worlds appends to dst[:0] the world of each id, in order, reading each
 // with its own statement.
-func (s *SQLite) Worlds(ctx context.Context, ids []int32, dst []World) ([]World, error) {
+func (s *SQLite) Worlds(ctx context.Context, ids []int32, dst []World) (_ []World, err error) {
+	defer endSpan(tracing.StartDB(ctx, sqliteSystem, sqlWorld), &err)
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	dst = dst[:0]
@@ -208,7 +212,8 @@ func (s *SQLite) AllWorlds(ctx context.Context, dst []World) ([]World, error) {
 // UpdateWorlds stores every ws[i].RandomNumber in one transaction. When an
 // id repeats, the last value wins and the earlier entries of ws are set to
 // it, so ws matches the table afterwards. Ids that do not exist are ignored.
-func (s *SQLite) UpdateWorlds(ctx context.Context, ws []World) error {
+func (s *SQLite) UpdateWorlds(ctx context.Context, ws []World) (err error) {
+	defer endSpan(tracing.StartDB(ctx, sqliteSystem, sqlUpdateWorld), &err)
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	sorted := lastWins(ws, make([]World, 0, len(ws)))
@@ -235,7 +240,8 @@ func (s *SQLite) SetWorld(ctx context.Context, id, randomNumber int32) (World, e
 }
 
 // Fortunes appends every fortune to dst[:0], in no particular order.
-func (s *SQLite) Fortunes(ctx context.Context, dst []Fortune) ([]Fortune, error) {
+func (s *SQLite) Fortunes(ctx context.Context, dst []Fortune) (_ []Fortune, err error) {
+	defer endSpan(tracing.StartDB(ctx, sqliteSystem, sqlFortunes), &err)
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.fortunes.QueryContext(ctx)
@@ -245,7 +251,8 @@ func (s *SQLite) Fortunes(ctx context.Context, dst []Fortune) ([]Fortune, error)
 // FortunesAfter appends to dst[:0] up to limit fortunes with id > after,
 // ordered by id: pass the last id of one page to get the next. A limit
 // below 1 gives an empty page.
-func (s *SQLite) FortunesAfter(ctx context.Context, after int32, limit int, dst []Fortune) ([]Fortune, error) {
+func (s *SQLite) FortunesAfter(ctx context.Context, after int32, limit int, dst []Fortune) (_ []Fortune, err error) {
+	defer endSpan(tracing.StartDB(ctx, sqliteSystem, sqlFortunesAfter), &err)
 	if limit <= 0 {
 		return dst[:0], nil
 	}
@@ -267,7 +274,8 @@ func (s *SQLite) fortuneRows(ctx context.Context, op string, rows *sql.Rows, err
 }
 
 // Fortune returns the fortune with the given id.
-func (s *SQLite) Fortune(ctx context.Context, id int32) (Fortune, error) {
+func (s *SQLite) Fortune(ctx context.Context, id int32) (_ Fortune, err error) {
+	defer endSpan(tracing.StartDB(ctx, sqliteSystem, sqlFortune), &err)
 	ctx, cancel := withTimeout(ctx, s.timeout)
 	defer cancel()
 	var f Fortune
@@ -296,7 +304,8 @@ func (s *SQLite) DeleteFortune(ctx context.Context, id int32) error {
 // outbox is on or c has a Key, c, its event and its stored answer are one
 // transaction; otherwise c is one statement. A repeat of a keyed change
 // returns the stored answer, Replayed, and changes nothing.
-func (s *SQLite) Apply(ctx context.Context, c Change, render Render) (Answer, error) {
+func (s *SQLite) Apply(ctx context.Context, c Change, render Render) (_ Answer, err error) {
+	defer endSpan(tracing.StartDB(ctx, sqliteSystem, c.statement(sqliteSetWorldIf)), &err)
 	if err := c.check(); err != nil {
 		return Answer{}, err
 	}
@@ -304,7 +313,7 @@ func (s *SQLite) Apply(ctx context.Context, c Change, render Render) (Answer, er
 	defer cancel()
 	var ans Answer
 	to := s.outbox.current()
-	err := s.inTx(ctx, len(to.urls) > 0 || c.Key != nil, func(st func(*sql.Stmt) *sql.Stmt) error {
+	err = s.inTx(ctx, len(to.urls) > 0 || c.Key != nil, func(st func(*sql.Stmt) *sql.Stmt) error {
 		if c.Key != nil {
 			stored, found, err := s.storedAnswer(ctx, st, c.Key)
 			if found || err != nil {

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hotpath/hotpath/internal/tracing"
 )
 
 // World is one row of the World table.
@@ -124,6 +126,31 @@ func lastWins(ws, scratch []World) []World {
 		ws[i].RandomNumber = out[j].RandomNumber
 	}
 	return out
+}
+
+// db.system.name of the two drivers, for their spans.
+const (
+	sqliteSystem   = "sqlite"
+	postgresSystem = "postgresql"
+)
+
+// endSpan ends the span of a call (see tracing.StartDB) with the class of
+// its error, never its text, which may quote a value. A missing row or a
+// refused change (see refusal) is an answer, not a failure. Deferred with
+// the span started at the call's top:
+//
+//	defer endSpan(tracing.StartDB(ctx, sqliteSystem, sqlWorld), &err)
+func endSpan(s tracing.Span, err *error) {
+	switch e := *err; {
+	case e == nil, errors.Is(e, ErrNotFound), refusal(e):
+		s.EndDB("")
+	case errors.Is(e, ErrUnavailable):
+		s.EndDB("unavailable")
+	case errors.Is(e, ErrInvalid):
+		s.EndDB("invalid")
+	default:
+		s.EndDB("_OTHER")
+	}
 }
 
 func orDiscard(l *slog.Logger) *slog.Logger {

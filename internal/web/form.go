@@ -16,6 +16,7 @@ import (
 	"github.com/hotpath/hotpath/internal/csrf"
 	"github.com/hotpath/hotpath/internal/problem"
 	"github.com/hotpath/hotpath/internal/store"
+	"github.com/hotpath/hotpath/internal/tracing"
 )
 
 // contentTypeHTML is the exact Content-Type of every page.
@@ -102,7 +103,7 @@ func (f *Form) Create(ctx *fasthttp.RequestCtx) {
 		f.render(ctx, fasthttp.StatusUnprocessableEntity, formData{Token: f.csrf.Token(ctx), Message: msg, Errors: errs})
 		return
 	}
-	c, cancel := context.WithTimeout(context.Background(), f.timeout)
+	c, cancel := context.WithTimeout(tracing.Context(ctx), f.timeout)
 	defer cancel()
 	if _, err := f.store.AddFortune(c, req.Message); err != nil {
 		f.limits.CountRefusal(err)
