@@ -53,9 +53,9 @@ func parseExposition(t *testing.T, r io.Reader) *metricSet {
 var liveMetrics *metricSet
 
 // liveExport runs the real binary with the dev overlay's environment and
-// every optional component on (webhooks, an upstream, the adaptive cap:
-// everyComponentArgs), and reads its /metrics. Not a hand list: a metric the
-// server stops exporting fails the dashboard and rule checks.
+// every optional component on (webhooks, an upstream, the adaptive cap,
+// tracing: everyComponentArgs), and reads its /metrics. Not a hand list: a
+// metric the server stops exporting fails the dashboard and rule checks.
 func liveExport(t *testing.T) *metricSet {
 	t.Helper()
 	if liveMetrics != nil {
