@@ -194,3 +194,24 @@ func BenchmarkCachedQueries20(b *testing.B) {
 	srv, conn := newMemServer(b, 0.01)
 	benchServe(b, srv, conn, "GET /cached-queries?count=20 HTTP/1.1\r\nHost: bench\r\n\r\n")
 }
+
+// The price of tracing on /json, recording to a real OTLP receiver with
+// tracing.sample = 0; compare with BenchmarkJSON (tracing off). A sampled
+// request pays for its server span; at this rate most of those spans are
+// dropped at the full queue, which costs the request nothing more.
+func benchTraced(b *testing.B, headers string) {
+	cfg := config.Default()
+	cfg.Tracing.Endpoint, cfg.Tracing.Sample = testenv.NewOTLPReceiver(b).URL, 0
+	srv, conn := newMemServerWith(b, 0.01, cfg)
+	benchServe(b, srv, conn, "GET /json HTTP/1.1\r\nHost: bench\r\n"+headers+"\r\n")
+}
+
+func BenchmarkJSONTracingNotSampled(b *testing.B) { benchTraced(b, "") }
+
+func BenchmarkJSONTraceparentNotSampled(b *testing.B) {
+	benchTraced(b, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\r\n")
+}
+
+func BenchmarkJSONTraceSampled(b *testing.B) {
+	benchTraced(b, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n")
+}

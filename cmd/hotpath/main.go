@@ -129,7 +129,7 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	// while a receiver is down, and API requests never wait for delivery.
 	// The dispatcher runs without URLs too, idle, so that a reload can add
 	// some.
-	hooks, err := webhook.New(cfg.Webhooks, db, reg.Set(), log)
+	hooks, err := webhook.New(cfg.Webhooks, db, tracer, reg.Set(), log)
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1

@@ -296,3 +296,60 @@ func TestTracingSampleReloads(t *testing.T) {
 		t.Errorf("got %d spans, want the 10 requests after the reload to tracing.sample = 1", len(spans))
 	}
 }
+
+func TestWebhookAfterRestartContinuesTheTraceOfItsRequest(t *testing.T) {
+	for _, d := range drivers() {
+		t.Run(d.name, func(t *testing.T) {
+			otlp := testenv.NewOTLPReceiver(t)
+			r := newHookReceiver(t) // down until the restart
+			args := append(append(d.args(t), hookArgs(r)...), "--tracing.endpoint="+otlp.URL, "--tracing.sample=0")
+			p := startProc(t, args...)
+			waitReady(t, p)
+			resp, body := send(t, "PUT", p.app+"/api/v1/worlds/42", `{"randomNumber":77}`,
+				"Content-Type", "application/json", authHeader[0], authHeader[1], "traceparent", sampledTP)
+			if resp.StatusCode != 200 {
+				t.Fatalf("PUT: %d %s", resp.StatusCode, body)
+			}
+			p.stop(t)
+			var request testenv.Span
+			for _, s := range serverSpans(otlp.Spans()) {
+				if s.Name == "PUT /api/v1/worlds/{id}" {
+					request = s
+				}
+			}
+			if request.TraceID != traceID {
+				t.Fatalf("no server span of the PUT in its trace: %+v", otlp.Spans())
+			}
+
+			r.listen()
+			p2 := startProc(t, args...) // same database, the event still pending
+			got := r.wait(t, 1, 15*time.Second)
+			p2.stop(t)
+			// The POST carries a traceparent of the same trace, from a
+			// client span of the new process whose parent is the request's.
+			tp := got[0].Traceparent
+			if len(tp) != 55 || tp[3:35] != traceID || tp[36:52] == request.SpanID || tp[36:52] == parentID {
+				t.Errorf("delivery traceparent %q, want trace %s from a span of its own", tp, traceID)
+			}
+			// Failed attempts (before the restart) are spans of the same
+			// trace too; one attempt succeeded, the one the receiver saw.
+			var posts, delivered []testenv.Span
+			for _, s := range otlp.Spans() {
+				if s.Kind.String() == "SPAN_KIND_CLIENT" && s.Attrs["http.request.method"] == "POST" {
+					posts = append(posts, s)
+					if s.Attrs["http.response.status_code"] == int64(204) {
+						delivered = append(delivered, s)
+					}
+				}
+			}
+			for _, s := range posts {
+				if s.TraceID != traceID || s.ParentSpanID != request.SpanID || s.Attrs["server.address"] != "127.0.0.1" {
+					t.Errorf("delivery attempt %+v, want it in trace %s under the request's span %s", s, traceID, request.SpanID)
+				}
+			}
+			if len(delivered) != 1 || delivered[0].SpanID != tp[36:52] {
+				t.Errorf("delivered attempts %+v, want one, sent as %s", delivered, tp)
+			}
+		})
+	}
+}

@@ -25,6 +25,8 @@ type hookEvent struct {
 	Type string          `json:"type"`
 	Time string          `json:"time"`
 	Data json.RawMessage `json:"data"`
+	// Traceparent is the header the delivery carried.
+	Traceparent string `json:"-"`
 }
 
 // hookReceiver is a webhook receiver on a loopback port that can be
@@ -90,6 +92,7 @@ func (r *hookReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	if err := json.Unmarshal(body, &ev); err != nil || ev.ID != req.Header.Get(webhook.EventIDHeader) || req.Header.Get("Content-Type") != "application/json" {
 		r.t.Errorf("delivery %s (%v): id header %q, content type %q", body, err, req.Header.Get(webhook.EventIDHeader), req.Header.Get("Content-Type"))
 	}
+	ev.Traceparent = req.Header.Get("Traceparent")
 	r.mu.Lock()
 	r.accepted = append(r.accepted, ev)
 	r.mu.Unlock()

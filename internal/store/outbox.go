@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/hotpath/hotpath/internal/tracing"
 )
 
 // The outbox turns committed changes into webhook events without losing
@@ -53,6 +55,10 @@ type OutboxEvent struct {
 	Data []byte
 	// Attempts counts the failed deliveries so far.
 	Attempts int
+	// Traceparent and Tracestate are the W3C trace context of the request
+	// that made the change (empty when it had none); its delivery
+	// continues that trace.
+	Traceparent, Tracestate string
 }
 
 // Outbox row states.
@@ -65,14 +71,14 @@ const (
 const (
 	// One statement writes the rows of every URL; the URLs travel as a
 	// JSON array on SQLite, an array on PostgreSQL.
-	sqliteRecordEvent = `INSERT INTO webhook_outbox (event_id, url, type, occurred_at, data, created_at)
-SELECT $1, value, $2, $3, $4, $5 FROM json_each($6) ORDER BY key`
-	postgresRecordEvent = `INSERT INTO webhook_outbox (event_id, url, type, occurred_at, data, created_at)
-SELECT $1, u, $2, $3, $4, $5 FROM unnest($6::text[]) AS u`
+	sqliteRecordEvent = `INSERT INTO webhook_outbox (event_id, url, type, occurred_at, data, created_at, traceparent, tracestate)
+SELECT $1, value, $2, $3, $4, $5, $7, $8 FROM json_each($6) ORDER BY key`
+	postgresRecordEvent = `INSERT INTO webhook_outbox (event_id, url, type, occurred_at, data, created_at, traceparent, tracestate)
+SELECT $1, u, $2, $3, $4, $5, $7, $8 FROM unnest($6::text[]) AS u`
 	sqlClaimEvent = `UPDATE webhook_outbox SET leased_until = $3, lease_owner = $4
 WHERE seq = (SELECT min(seq) FROM webhook_outbox WHERE url = $1 AND state = 0)
   AND state = 0 AND next_attempt_at <= $2 AND leased_until <= $2
-RETURNING seq, event_id, url, type, occurred_at, data, attempts`
+RETURNING seq, event_id, url, type, occurred_at, data, attempts, traceparent, tracestate`
 	sqlEventDelivered = `UPDATE webhook_outbox SET state = 1, done_at = $3, leased_until = 0, last_error = ''
 WHERE seq = $1 AND lease_owner = $2 AND state = 0`
 	sqlEventFailed = `UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = $3, leased_until = 0,
@@ -131,18 +137,22 @@ func (o *outbox) notify() {
 
 // newEvent is an event about to be written.
 type newEvent struct {
-	id, typ, time string
-	data          string
-	created       int64
+	id, typ, time           string
+	data                    string
+	created                 int64
+	traceparent, tracestate string
 }
 
-func makeEvent(typ string, obj any) (newEvent, error) {
+// makeEvent is the event of type typ about obj, in the trace of ctx.
+func makeEvent(ctx context.Context, typ string, obj any) (newEvent, error) {
 	data, err := json.Marshal(obj)
 	if err != nil {
 		return newEvent{}, fmt.Errorf("encode %s event: %w", typ, err)
 	}
 	now := time.Now()
-	return newEvent{id: newEventID(), typ: typ, time: now.UTC().Format(time.RFC3339Nano), data: string(data), created: now.UnixMilli()}, nil
+	tp, ts := tracing.Traceparent(ctx)
+	return newEvent{id: newEventID(), typ: typ, time: now.UTC().Format(time.RFC3339Nano), data: string(data), created: now.UnixMilli(),
+		traceparent: tp, tracestate: ts}, nil
 }
 
 // newEventID returns a random (version 4) UUID.
@@ -223,11 +233,12 @@ func (s *SQLite) inTx(ctx context.Context, tx bool, fn func(st func(*sql.Stmt) *
 // record writes the event of type typ about obj through st, one row per
 // URL of to.
 func (s *SQLite) record(ctx context.Context, st func(*sql.Stmt) *sql.Stmt, typ string, obj any, to *receivers) error {
-	ev, err := makeEvent(typ, obj)
+	ev, err := makeEvent(ctx, typ, obj)
 	if err != nil {
 		return err
 	}
-	if _, err := st(s.recordEvent).ExecContext(ctx, ev.id, ev.typ, ev.time, ev.data, ev.created, to.json); err != nil {
+	if _, err := st(s.recordEvent).ExecContext(ctx, ev.id, ev.typ, ev.time, ev.data, ev.created, to.json,
+		ev.traceparent, ev.tracestate); err != nil {
 		return fmt.Errorf("record %s event: %w", typ, err)
 	}
 	return nil
@@ -241,7 +252,7 @@ func (s *SQLite) ClaimEvent(ctx context.Context, url, owner string, lease time.D
 	now := time.Now()
 	var data string
 	err = s.write.QueryRowContext(ctx, sqliteParams(sqlClaimEvent), url, now.UnixMilli(), now.Add(lease).UnixMilli(), owner).
-		Scan(&e.Seq, &e.ID, &e.URL, &e.Type, &e.Time, &data, &e.Attempts)
+		Scan(&e.Seq, &e.ID, &e.URL, &e.Type, &e.Time, &data, &e.Attempts, &e.Traceparent, &e.Tracestate)
 	if errors.Is(err, sql.ErrNoRows) {
 		return OutboxEvent{}, false, nil
 	}
@@ -376,11 +387,11 @@ func (p *Postgres) inTx(ctx context.Context, tx bool, fn func(q querier) error) 
 // record writes the event of type typ about obj on q, one row per URL of
 // to.
 func (p *Postgres) record(ctx context.Context, q querier, typ string, obj any, to *receivers) error {
-	ev, err := makeEvent(typ, obj)
+	ev, err := makeEvent(ctx, typ, obj)
 	if err != nil {
 		return err
 	}
-	if _, err := q.Exec(ctx, postgresRecordEvent, ev.id, ev.typ, ev.time, ev.data, ev.created, to.urls); err != nil {
+	if _, err := q.Exec(ctx, postgresRecordEvent, ev.id, ev.typ, ev.time, ev.data, ev.created, to.urls, ev.traceparent, ev.tracestate); err != nil {
 		return fmt.Errorf("record %s event: %w", typ, err)
 	}
 	return nil
@@ -397,7 +408,7 @@ func (p *Postgres) ClaimEvent(ctx context.Context, url, owner string, lease time
 	now := time.Now()
 	var data string
 	err = p.pool.QueryRow(ctx, sqlClaimEvent, url, now.UnixMilli(), now.Add(lease).UnixMilli(), owner).
-		Scan(&e.Seq, &e.ID, &e.URL, &e.Type, &e.Time, &data, &e.Attempts)
+		Scan(&e.Seq, &e.ID, &e.URL, &e.Type, &e.Time, &data, &e.Attempts, &e.Traceparent, &e.Tracestate)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return OutboxEvent{}, false, nil
 	}

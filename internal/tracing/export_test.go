@@ -60,6 +60,10 @@ func metric(set *vm.Set, name string) string {
 }
 
 func TestSpansReachTheCollectorWithServerAttributes(t *testing.T) {
+	// The environment adds resource attributes but does not rename the
+	// service: tracing.service_name (or server.name) does.
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=env,deployment.environment.name=test")
+	t.Setenv("OTEL_SERVICE_NAME", "env")
 	otlp := testenv.NewOTLPReceiver(t)
 	tr, set, _ := newTracer(t, otlp.URL, 16, time.Second)
 	serveTraced(tr)
@@ -80,8 +84,8 @@ func TestSpansReachTheCollectorWithServerAttributes(t *testing.T) {
 			t.Errorf("attribute %s = %v, want %v", k, s.Attrs[k], v)
 		}
 	}
-	if s.Resource["service.name"] != "svc" || s.Resource["service.version"] != "v1" {
-		t.Errorf("resource %v, want service.name svc and service.version v1", s.Resource)
+	if s.Resource["service.name"] != "svc" || s.Resource["service.version"] != "v1" || s.Resource["deployment.environment.name"] != "test" {
+		t.Errorf("resource %v, want service.name svc, service.version v1 and the environment's attribute", s.Resource)
 	}
 	if got := metric(set, "tracing_spans_exported_total"); got != "1" {
 		t.Errorf("tracing_spans_exported_total %s, want 1", got)

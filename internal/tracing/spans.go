@@ -96,10 +96,15 @@ func StartClient(ctx context.Context, req *fasthttp.Request, peer string, resend
 		method := string(req.Header.Method())
 		uri := req.URI()
 		attrs := append(methodAttrs(method),
-			semconv.ServerAddress(string(uri.Host())),
 			semconv.URLFull(string(uri.Scheme())+"://"+string(uri.Host())+string(uri.Path())), // no query: it may hold secrets
 			attribute.String("hotpath.upstream", peer),
 		)
+		if host, port, ok := hostPort(uri.Host()); ok {
+			attrs = append(attrs, semconv.ServerAddress(host))
+			if port > 0 {
+				attrs = append(attrs, semconv.ServerPort(port))
+			}
+		}
 		if resend > 0 {
 			attrs = append(attrs, semconv.HTTPRequestResendCount(resend))
 		}

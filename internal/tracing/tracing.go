@@ -196,8 +196,11 @@ func Traceparent(ctx context.Context) (traceparent, tracestate string) {
 // internal/upstream) continue that trace, recorded when it was sampled and
 // this tracer records. An empty or invalid traceparent returns ctx as is.
 func (t *Tracer) Continue(ctx context.Context, traceparent, tracestate string) context.Context {
+	if t == nil {
+		return ctx
+	}
 	p, ok := parseTraceparent([]byte(traceparent))
-	if t == nil || !ok {
+	if !ok {
 		return ctx
 	}
 	tr := &Trace{tracer: t, traceID: p.traceID, spanID: p.spanID, flags: p.flags}

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/requestid"
+	"github.com/hotpath/hotpath/internal/tracing"
 )
 
 // ErrBreakerOpen is returned, wrapped, when the upstream's circuit breaker
@@ -148,9 +150,11 @@ func (c *Client) Do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.R
 		}
 		if !c.breaker.allow() {
 			c.rejected.Inc()
+			// Traced too: a trace shows the call that was never made.
+			tracing.StartClient(ctx, req, c.name, n).EndClient(0, "breaker_open")
 			return fmt.Errorf("upstream %s: %s %s: %w", c.name, req.Header.Method(), req.URI().Path(), ErrBreakerOpen)
 		}
-		err = c.attempt(ctx, req, resp)
+		err = c.attempt(ctx, req, resp, n)
 		c.breaker.done(err == nil && resp.StatusCode() < 500)
 		if err == nil && !retryStatus(resp.StatusCode()) {
 			return nil
@@ -162,18 +166,25 @@ func (c *Client) Do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.R
 	return nil
 }
 
-// attempt makes one call, bounded by the timeout and ctx's deadline.
-func (c *Client) attempt(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) error {
+// attempt makes one call, bounded by the timeout and ctx's deadline; resend
+// counts the attempts before it.
+func (c *Client) attempt(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response, resend int) error {
 	deadline := time.Now().Add(c.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	c.requests.Inc()
+	span := tracing.StartClient(ctx, req, c.name, resend)
 	start := time.Now()
 	err := c.hc.DoDeadline(req, resp, deadline)
 	c.duration.UpdateDuration(start)
 	if err != nil || resp.StatusCode() >= 500 {
 		c.errs.Inc()
+	}
+	if err != nil {
+		span.EndClient(0, errorType(err))
+	} else {
+		span.EndClient(resp.StatusCode(), "")
 	}
 	return err
 }
@@ -202,6 +213,14 @@ type requestIDKey struct{}
 // that the upstream's logs join hotpath's.
 func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// errorType classes a failed attempt for its span.
+func errorType(err error) string {
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return "timeout"
+	}
+	return "connection"
 }
 
 func idempotent(req *fasthttp.Request) bool {

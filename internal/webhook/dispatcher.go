@@ -23,6 +23,7 @@ import (
 
 	"github.com/hotpath/hotpath/internal/config"
 	"github.com/hotpath/hotpath/internal/store"
+	"github.com/hotpath/hotpath/internal/tracing"
 	"github.com/hotpath/hotpath/internal/upstream"
 )
 
@@ -65,7 +66,8 @@ type Dispatcher struct {
 	secret atomic.Pointer[[]byte]
 	owner  string // this process, as lease owner
 	lease  time.Duration
-	sem    chan struct{} // webhooks.concurrency deliveries at most
+	sem    chan struct{}   // webhooks.concurrency deliveries at most
+	tracer *tracing.Tracer // continues each event's trace; nil: none
 	set    *vm.Set
 	log    *slog.Logger
 	timing timing
@@ -103,17 +105,19 @@ type target struct {
 	cancel context.CancelFunc
 }
 
-// New returns a dispatcher for cfg's URLs (possibly none yet) reading from
-// out, with its metrics in set.
-func New(cfg config.Webhooks, out Outbox, set *vm.Set, log *slog.Logger) (*Dispatcher, error) {
+// New returns a dispatcher for cfg's URLs (possibly none yet) reading from out, with its
+// metrics in set. Each delivery continues the trace of the request that
+// made its event, through tracer (which may be nil: no tracing).
+func New(cfg config.Webhooks, out Outbox, tracer *tracing.Tracer, set *vm.Set, log *slog.Logger) (*Dispatcher, error) {
 	owner, err := newOwner()
 	if err != nil {
 		return nil, err
 	}
 	d := &Dispatcher{
-		out:   out,
-		cfg:   cfg,
-		owner: owner,
+		out:    out,
+		cfg:    cfg,
+		owner:  owner,
+		tracer: tracer,
 		// A lease outlives the attempt it covers (one retry inside the
 		// client included), so another replica does not deliver the event
 		// again while this one is still waiting for the answer.
@@ -377,7 +381,9 @@ func (d *Dispatcher) deliver(ctx context.Context, t *target, ev store.OutboxEven
 	// requests that carry an Idempotency-Key.
 	req.Header.Set("Idempotency-Key", ev.ID)
 	req.SetBody(body)
-	if err := t.client.Do(upstream.WithRequestID(ctx, ev.ID), req, resp); err != nil {
+	// The POST continues the trace of the request that made the change.
+	ctx = d.tracer.Continue(upstream.WithRequestID(ctx, ev.ID), ev.Traceparent, ev.Tracestate)
+	if err := t.client.Do(ctx, req, resp); err != nil {
 		return err
 	}
 	if code := resp.StatusCode(); code < 200 || code > 299 {

@@ -111,7 +111,7 @@ func start(t *testing.T, cfg config.Webhooks) fixture {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	set := vm.NewSet()
-	d, err := New(cfg, s, set, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d, err := New(cfg, s, nil, set, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
