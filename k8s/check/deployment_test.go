@@ -296,3 +296,35 @@ func lastColonAfterSlash(ref string) int {
 	}
 	return -1
 }
+
+// TestTraceResourceNamesThePod: OTEL_RESOURCE_ATTRIBUTES gives exported
+// spans the pod's name and namespace, from the downward API, through
+// variables defined before it (Kubernetes expands $(VAR) only then).
+func TestTraceResourceNamesThePod(t *testing.T) {
+	want := map[string]string{"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+	eachOverlay(t, func(t *testing.T, b *bundle) {
+		defined := map[string]bool{}
+		var attrs string
+		for _, e := range b.container(t).Env {
+			if path, ok := want[e.Name]; ok {
+				if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != path {
+					t.Errorf("%s: env %s does not come from the downward API's %s", b.name(), e.Name, path)
+				}
+				defined[e.Name] = true
+			}
+			if e.Name == "OTEL_RESOURCE_ATTRIBUTES" {
+				attrs = e.Value
+				for v := range want {
+					if strings.Contains(attrs, "$("+v+")") && !defined[v] {
+						t.Errorf("%s: OTEL_RESOURCE_ATTRIBUTES uses $(%s) before it is defined", b.name(), v)
+					}
+				}
+			}
+		}
+		for _, a := range []string{"k8s.pod.name=$(POD_NAME)", "k8s.namespace.name=$(POD_NAMESPACE)"} {
+			if !slices.Contains(strings.Split(attrs, ","), a) {
+				t.Errorf("%s: OTEL_RESOURCE_ATTRIBUTES %q lacks %s", b.name(), attrs, a)
+			}
+		}
+	})
+}

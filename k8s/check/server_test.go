@@ -159,19 +159,35 @@ func buildServer(t *testing.T) string {
 	return bin
 }
 
-// podEnv is the container's literal environment, with paths under the
-// pod's volumes moved into dir.
+// downward stands in for the pod fields the downward API passes.
+var downward = map[string]string{"metadata.name": "hotpath-test-pod", "metadata.namespace": "test"}
+
+// podEnv is the container's environment as the kubelet builds it: literal
+// values and the downward API's pod fields, $(VAR) references to variables
+// defined before expanded, and paths under the pod's volumes moved into dir.
 func podEnv(t *testing.T, env []corev1.EnvVar, dir string) []string {
 	t.Helper()
 	var out []string
+	defined := map[string]string{}
 	for _, e := range env {
-		if e.ValueFrom != nil {
-			t.Fatalf("env %s comes from %v: this test runs the overlay without Secrets", e.Name, e.ValueFrom)
-		}
 		v := e.Value
+		if e.ValueFrom != nil {
+			f, ok := "", false
+			if e.ValueFrom.FieldRef != nil {
+				f, ok = downward[e.ValueFrom.FieldRef.FieldPath]
+			}
+			if !ok {
+				t.Fatalf("env %s comes from %v: this test runs the overlay without Secrets", e.Name, e.ValueFrom)
+			}
+			v = f
+		}
+		for name, val := range defined {
+			v = strings.ReplaceAll(v, "$("+name+")", val)
+		}
 		if strings.HasPrefix(v, "/") {
 			v = filepath.Join(dir, filepath.Base(v))
 		}
+		defined[e.Name] = v
 		out = append(out, e.Name+"="+v)
 	}
 	return out
