@@ -152,7 +152,7 @@ func run() error {
 			return err
 		}
 	}
-	if l.hotpath == "" && slices.Contains(names, "hotpath") {
+	if l.hotpath == "" && slices.ContainsFunc(names, isHotpath) {
 		l.hotpath = filepath.Join(work, "bin", "hotpath")
 		if err := buildHotpath(ctx, l.hotpath); err != nil {
 			return err
@@ -160,6 +160,14 @@ func run() error {
 	}
 	if err := prepareDB(ctx, &l, work); err != nil {
 		return err
+	}
+	if slices.Contains(names, hotpathTraced) {
+		sink, err := startOTLPSink()
+		if err != nil {
+			return err
+		}
+		defer sink.stop()
+		l.otlp = sink.url
 	}
 
 	servers, err := startAll(ctx, l, names)
@@ -298,8 +306,8 @@ func parseFlags() (options, error) {
 		}
 	}
 	for _, s := range o.started() {
-		if s != "hotpath" && !slices.Contains(peerNames, s) {
-			errs = append(errs, fmt.Errorf("-servers: unknown server %q (known: hotpath, %s)", s, strings.Join(peerNames, ", ")))
+		if !isHotpath(s) && !slices.Contains(peerNames, s) {
+			errs = append(errs, fmt.Errorf("-servers: unknown server %q (known: hotpath, %s, %s)", s, hotpathTraced, strings.Join(peerNames, ", ")))
 		}
 	}
 	for _, e := range slices.Concat(o.endpoints, []string{o.endpoint, o.curveEndpoint}, o.latencyEndpoints) {
@@ -313,7 +321,7 @@ func parseFlags() (options, error) {
 	if len(o.servers) == 0 || o.rounds < 1 || o.connections < 1 || o.duration <= 0 || o.p99 <= 0 {
 		errs = append(errs, errors.New("-servers must not be empty; -rounds, -connections, -duration and -p99 must be positive"))
 	}
-	if slices.Contains(o.started(), "hotpath") && o.hotpath != "" {
+	if slices.ContainsFunc(o.started(), isHotpath) && o.hotpath != "" {
 		if _, err := os.Stat(o.hotpath); err != nil {
 			errs = append(errs, fmt.Errorf("-hotpath %s: %w (run `make build` first)", o.hotpath, err))
 		}
@@ -405,7 +413,7 @@ func buildPeers(ctx context.Context, servers []string, binDir string) error {
 	built := map[string]bool{}
 	for _, s := range servers {
 		pkg, _ := peerCommand(s)
-		if s == "hotpath" || built[pkg] {
+		if isHotpath(s) || built[pkg] {
 			continue
 		}
 		built[pkg] = true

@@ -33,6 +33,14 @@ var peerNames = []string{
 	"fasthttp", "fasthttp-timeouts", "fasthttp-headers", "nethttp", "gin", "fiber", "gnet",
 }
 
+// hotpathTraced is hotpath with tracing on as a production fleet runs it:
+// tracing.sample = 0.01, exporting to an OTLP sink in the runner. Its
+// req/s against plain hotpath's is the price of tracing.
+const hotpathTraced = "hotpath-traced"
+
+// isHotpath reports whether a server is the hotpath binary.
+func isHotpath(name string) bool { return name == "hotpath" || report.TracedTwin(name) }
+
 // peerCommand names a peer's package under bench/peers and its extra flags.
 func peerCommand(name string) (pkg string, args []string) {
 	switch name {
@@ -58,9 +66,9 @@ func serves(server, endpoint string) bool {
 	case server == "gnet":
 		return endpoint == "plaintext" || endpoint == "plaintext-single" || endpoint == "json"
 	case endpoint == "cached-queries":
-		return server == "hotpath"
+		return isHotpath(server)
 	case strings.HasPrefix(endpoint, "api-fortunes"):
-		return server == "hotpath" || report.FullPeer(server)
+		return isHotpath(server) || report.FullPeer(server)
 	}
 	return true
 }
@@ -88,6 +96,7 @@ type launch struct {
 	dsn     string // postgres URL; for sqlite a directory of per-server files
 	cpus    string // taskset CPU list for servers; empty means no pinning
 	logDir  string
+	otlp    string // base URL of the OTLP sink for hotpath-traced
 }
 
 // start starts one server pinned to l.cpus with GOMAXPROCS=1 and waits until
@@ -105,7 +114,7 @@ func (l launch) start(ctx context.Context, name string) (*server, error) {
 		dsn = filepath.Join(l.dsn, name+".db")
 	}
 	var argv []string
-	if name == "hotpath" {
+	if isHotpath(name) {
 		if s.admin, err = freeAddr(); err != nil {
 			return nil, err
 		}
@@ -117,6 +126,9 @@ func (l launch) start(ctx context.Context, name string) (*server, error) {
 			// itself; the periodic reload of all 10,000 Worlds would only
 			// add a burst of reads to whatever run it falls into.
 			"--db.cache_refresh=0s"}
+		if name == hotpathTraced {
+			argv = append(argv, "--tracing.endpoint="+l.otlp, "--tracing.sample=0.01")
+		}
 	} else {
 		if s.metrics, err = freeAddr(); err != nil {
 			return nil, err

@@ -69,7 +69,9 @@ func writeThroughput(b *bytes.Buffer, t Throughput) {
 		"(`-discard`: the same line written to a discarded writer), hotpath's timeouts.", FullPeer)
 	writeHotpathRatios(b, t, "bare peer", "The ceiling: servers doing only the TechEmpower work, "+
 		"without the per-request work above (fasthttp-headers adds hotpath's two headers).",
-		func(s string) bool { return !FullPeer(s) })
+		func(s string) bool { return !FullPeer(s) && !TracedTwin(s) })
+	writeHotpathRatios(b, t, "traced twin", "The same build with tracing on (tracing.sample = 0.01, exporting to an "+
+		"OTLP sink in the runner): the price of tracing. Below 1.03 is within the goal of 0.97× or better.", TracedTwin)
 	fmt.Fprintf(b, "\n![requests per second](throughput.svg)\n\n![latency percentiles](latency.svg)\n")
 	for _, ep := range t.Endpoints {
 		rows := summariesFor(t.Summary, ep)
@@ -193,6 +195,9 @@ func cell(s string) string {
 func FullPeer(name string) bool {
 	return strings.HasSuffix(name, "-full") || strings.HasSuffix(name, "-full-discard")
 }
+
+// TracedTwin reports whether a server is hotpath with tracing on.
+func TracedTwin(name string) bool { return name == "hotpath-traced" }
 
 // writeHotpathRatios tabulates hotpath's throughput divided by that of each
 // peer in the group, the figure hotpath's throughput targets are stated in:
