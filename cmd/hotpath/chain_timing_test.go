@@ -200,13 +200,23 @@ func BenchmarkCachedQueries20(b *testing.B) {
 // request pays for its server span; at this rate most of those spans are
 // dropped at the full queue, which costs the request nothing more.
 func benchTraced(b *testing.B, headers string) {
+	benchTracedAt(b, 0, headers)
+}
+
+func benchTracedAt(b *testing.B, sample float64, headers string) {
 	cfg := config.Default()
-	cfg.Tracing.Endpoint, cfg.Tracing.Sample = testenv.NewOTLPReceiver(b).URL, 0
+	cfg.Tracing.Endpoint, cfg.Tracing.Sample = testenv.NewOTLPReceiver(b).URL, sample
 	srv, conn := newMemServerWith(b, 0.01, cfg)
 	benchServe(b, srv, conn, "GET /json HTTP/1.1\r\nHost: bench\r\n"+headers+"\r\n")
 }
 
 func BenchmarkJSONTracingNotSampled(b *testing.B) { benchTraced(b, "") }
+
+// BenchmarkJSONTracingSampleOnePercent is tracing as a fleet runs it
+// (tracing.sample = 0.01): the sampled requests' spans and their export
+// spread over all requests. The receiver decodes in this process, on the
+// same CPU, so the figure is an upper bound.
+func BenchmarkJSONTracingSampleOnePercent(b *testing.B) { benchTracedAt(b, 0.01, "") }
 
 func BenchmarkJSONTraceparentNotSampled(b *testing.B) {
 	benchTraced(b, "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00\r\n")
