@@ -50,6 +50,7 @@ var help = map[string]string{
 	"tracing_spans_exported_total": "Finished trace spans the collector (tracing.endpoint) accepted.",
 
 	// Configuration reloads (internal/reload).
+	"config_last_reload_successful":                "1 when the last configuration reload (or the start-up load) was applied, 0 after one failed and changed nothing.",
 	"config_last_reload_success_timestamp_seconds": "Unix time of the last configuration load that was applied: start-up or a successful reload, in seconds.",
 	"config_reloads_total":                         "Configuration reloads (SIGHUP or a watched file changing), by result: success (applied; keys that need a restart keep their running values) or error (nothing changed).",
 	"hotpath_config_info":                          "Always 1; the hash label identifies the configuration the process runs now (it changes with each applied reload, and replicas with the same settings show the same).",

@@ -71,6 +71,9 @@ type Reloader struct {
 
 	ok, failed  *vm.Counter
 	lastSuccess *vm.Gauge
+	// lastOK is 1 while the last reload (or start-up) succeeded, 0 after a
+	// failed one: what an alert watches.
+	lastOK *vm.Gauge
 
 	watch *watcher // nil without reload.watch
 	quit  chan struct{}
@@ -102,6 +105,8 @@ func New(o Options, parts ...Part) (*Reloader, error) {
 	}
 	r.lastSuccess = o.Metrics.NewGauge("config_last_reload_success_timestamp_seconds", nil)
 	r.lastSuccess.Set(float64(time.Now().UnixNano()) / 1e9) // the start-up load
+	r.lastOK = o.Metrics.NewGauge("config_last_reload_successful", nil)
+	r.lastOK.Set(1)
 	hash := o.Running.Hash()
 	r.hash.Store(&hash)
 	// Written at each scrape from the current hash, so a scrape during a
@@ -209,6 +214,7 @@ func (r *Reloader) Reload(trigger string) error {
 		r.watch.set(r.watchedFiles(applied))
 	}
 	r.ok.Inc()
+	r.lastOK.Set(1)
 	r.lastSuccess.Set(float64(time.Now().UnixNano()) / 1e9)
 	if len(restart) > 0 {
 		r.log.Warn("config keys changed that need a restart; they keep their running values",
@@ -221,6 +227,7 @@ func (r *Reloader) Reload(trigger string) error {
 // fail logs and counts a reload that changed nothing.
 func (r *Reloader) fail(trigger string, err error) error {
 	r.failed.Inc()
+	r.lastOK.Set(0)
 	msg := err.Error()
 	var ce *config.Error
 	if errors.As(err, &ce) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,6 +98,21 @@ func (f *fixture) reloader(t *testing.T, signals chan os.Signal, fail string) *R
 	return r
 }
 
+// gauge reads a gauge from the metrics the reloader wrote.
+func (f *fixture) gauge(name string) float64 {
+	var b strings.Builder
+	f.set.WritePrometheus(&b)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
 func (f *fixture) counter(result string) uint64 {
 	return f.set.GetOrCreateCounter(`config_reloads_total{result="` + result + `"}`).Get()
 }
@@ -143,10 +159,16 @@ func TestFailedPrepareAppliesNothing(t *testing.T) {
 	if r.Hash() != hash || f.counter("error") != 1 || f.counter("success") != 0 {
 		t.Errorf("hash %s (was %s), errors %d, successes %d; want unchanged, 1, 0", r.Hash(), hash, f.counter("error"), f.counter("success"))
 	}
+	if v := f.gauge("config_last_reload_successful"); v != 0 {
+		t.Errorf("config_last_reload_successful %v after a failed reload, want 0", v)
+	}
 	// The next valid reload applies what the failed one did not.
 	f.write(t, "[log]\naccess_sample = 0.5\n")
 	if err := r.Reload("test"); err != nil || !slices.Equal(f.committed(), []string{"log.access_sample"}) {
 		t.Errorf("reload after the failure: err %v, committed %v; want log.access_sample", err, f.committed())
+	}
+	if v := f.gauge("config_last_reload_successful"); v != 1 {
+		t.Errorf("config_last_reload_successful %v after a good reload, want 1", v)
 	}
 }
 

@@ -141,7 +141,8 @@ func TestServiceMonitorScrapesAdminPort(t *testing.T) {
 // requiredAlerts are the alerts the service is run by.
 var requiredAlerts = []string{
 	"HotpathErrorBudgetFastBurn", "HotpathErrorBudgetSlowBurn", "HotpathLatencyP99High",
-	"HotpathOverloadShedding", "HotpathWebhookBacklogGrowing", "HotpathUpstreamBreakerOpen", "HotpathConfigReloadFailed",
+	"HotpathOverloadShedding", "HotpathWebhookBacklogGrowing", "HotpathUpstreamBreakerOpen",
+	"HotpathConfigReloadFailed", "HotpathConfigDiverged",
 }
 
 // TestAlertRules: the PrometheusRule's groups pass rulefmt (as promtool
