@@ -205,6 +205,16 @@ func TestFileEditReloadsSamplingAndInflightCap(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), `"msg":"config reloaded","trigger":"file change","changed":["log.access_sample","server.max_inflight"]`) {
 		t.Errorf("no reload line naming the changed keys:\n%s", p.stderr.String())
 	}
+
+	// log.level by file: at error, the info line of this reload and of
+	// the next one is not written.
+	replaceFile(t, path, conf("log.access_sample = 1", `log.level = "error"`))
+	waitMetric(t, p, reloadsOK, 3)
+	replaceFile(t, path, conf("log.access_sample = 1", `log.level = "error"`, `log.slow = "1s"`))
+	waitMetric(t, p, reloadsOK, 4)
+	if n := strings.Count(p.stderr.String(), `"msg":"config reloaded"`); n != 2 {
+		t.Errorf("%d info lines about reloads, want the 2 from before log.level became error:\n%s", n, p.stderr.String())
+	}
 }
 
 // TestSIGHUPReloadsWithoutWatching turns the watch off: an edit alone
@@ -216,15 +226,21 @@ func TestSIGHUPReloadsWithoutWatching(t *testing.T) {
 	p := startConfigured(t, dir, path, "--reload.watch=false")
 	defer p.stop(t)
 
-	replaceFile(t, path, conf("log.access_sample = 1", `log.level = "warn"`))
+	replaceFile(t, path, conf("log.access_sample = 1", `log.level = "warn"`, `server.max_inflight = "auto"`))
 	time.Sleep(500 * time.Millisecond) // past the debounce, were anything watching
 	if v := metricValue(t, p, reloadsOK); v != 0 {
 		t.Fatalf("%v reloads with reload.watch = false and no SIGHUP, want 0", v)
+	}
+	if _, ok := scrape(t, p)["http_inflight_limit"]; ok {
+		t.Errorf("http_inflight_limit published before the SIGHUP that sets server.max_inflight = \"auto\"")
 	}
 	p.signal(t, syscall.SIGHUP)
 	waitMetric(t, p, reloadsOK, 1)
 	get(t, "GET", p.app+"/json", "User-Agent", "after-hup")
 	waitAccess(t, p, "after-hup", 1)
+	if _, ok := scrape(t, p)["http_inflight_limit"]; !ok {
+		t.Errorf("http_inflight_limit missing after SIGHUP set server.max_inflight = \"auto\"")
+	}
 
 	// At warn, the second reload's info line is not written.
 	p.signal(t, syscall.SIGHUP)
@@ -232,7 +248,7 @@ func TestSIGHUPReloadsWithoutWatching(t *testing.T) {
 	if n := strings.Count(p.stderr.String(), `"msg":"config reloaded"`); n != 0 {
 		t.Errorf("%d info lines about reloads at log.level = warn, want 0:\n%s", n, p.stderr.String())
 	}
-	replaceFile(t, path, conf("log.access_sample = 1", `log.level = "info"`))
+	replaceFile(t, path, conf("log.access_sample = 1", `log.level = "info"`, `server.max_inflight = "auto"`))
 	p.signal(t, syscall.SIGHUP)
 	waitMetric(t, p, reloadsOK, 3)
 	if !strings.Contains(p.stderr.String(), `"msg":"config reloaded","trigger":"SIGHUP","changed":["log.level"]`) {
