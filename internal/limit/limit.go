@@ -1,15 +1,3 @@
-// Package limit adapts the cap on requests handled at once to the latency
-// the handlers show, the way Envoy's adaptive concurrency filter does: it
-// learns the latency of an unloaded server (minRTT) by now and then pinning
-// the cap low for one window, then each window scales the cap by how far the
-// window's mean latency has drifted above that baseline.
-//
-//	gradient = clamp((minRTT + minRTT*Tolerance) / windowRTT, 0.5, 2)
-//	limit    = limit*gradient + sqrt(limit*gradient)
-//
-// Latency above the baseline means requests queue for a shared resource
-// (CPU, database pool), so fewer are let in; latency at the baseline lets the
-// cap grow, but only while the cap is actually being used.
 package limit
 
 import (

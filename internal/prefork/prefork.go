@@ -1,12 +1,3 @@
-// Package prefork runs hotpath as one master and one child process per CPU,
-// all serving the same ports through SO_REUSEPORT. The master serves
-// nothing: it starts the children, passes SIGTERM and SIGINT on so each
-// drains, passes SIGHUP on so each reloads its configuration, and exits
-// when they have.
-//
-// fasthttp/prefork re-spawns crashed children but does not pass signals on,
-// so a SIGTERM to the master (what Kubernetes and systemd send) would not
-// drain the children; this package does only what hotpath needs.
 package prefork
 
 import (

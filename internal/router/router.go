@@ -1,10 +1,3 @@
-// Package router maps requests to handlers and runs the chain every request
-// of the application listener goes through: request id, drain, a guard
-// against ambiguous framing, limits.reads, the in-flight cap (static or
-// adaptive), panic recovery, metrics and the access log.
-//
-// Adding an endpoint is one line: r.GET("/path", handler). The route
-// template becomes the metric and log label, resolved at registration.
 package router
 
 import (

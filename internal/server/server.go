@@ -1,6 +1,3 @@
-// Package server runs the application listener: a fasthttp.Server built
-// from config, its listener (with SO_REUSEPORT when asked) and the stop
-// sequence that lets in-flight requests finish.
 package server
 
 import (

@@ -1,6 +1,14 @@
 // Package worldcache keeps every World in memory for /cached-queries:
 // loaded from the database at start (retrying while it is down), updated
 // when this process changes a World, and reloaded every db.cache_refresh.
+//
+// /cached-queries answers 503 until the cache has been loaded. The cache
+// takes this process's own writes at once and reloads every World every
+// db.cache_refresh (5 s): writes made through other replicas or prefork
+// children, and a write whose cache update lost a race with a concurrent
+// write of the same World, show within that time. One reload costs about
+// 7 ms of one core on SQLite (go test -run '^$' -bench Reload
+// ./internal/worldcache), so about 0.14 % at the default.
 package worldcache
 
 import (
