@@ -224,13 +224,11 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 
 	adm := admin.New(ready, reg, cfg.Admin.Pprof, log)
 	if err := adm.Start(cfg.Admin.Addr, prefork.IsChild()); err != nil {
-		log.Error("start", "err", err)
-		return 1
+		return listenFailed(stderr, "admin.addr", cfg.Admin.Addr, err)
 	}
 	ln, err := server.Listen(cfg.Server.Addr, cfg.Server.ReusePort)
 	if err != nil {
-		log.Error("start", "err", err)
-		return 1
+		return listenFailed(stderr, "server.addr", cfg.Server.Addr, err)
 	}
 	app.Serve(ln)
 	log.Info("serving", "addr", app.Addr().String(), "admin_addr", adm.Addr().String())
@@ -238,6 +236,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	sig := <-signals
 	first := time.Now()
 	log.Info("draining", "signal", sig.String(), "drain", cfg.Shutdown.Drain.String())
+	if sig == syscall.SIGINT && !prefork.IsChild() {
+		drainNotice(stderr, cfg.Shutdown.Drain, cfg.Shutdown.Timeout)
+	}
 	draining.Store(true)
 	go func() {
 		// A second signal means the operator wants out now.

@@ -365,7 +365,7 @@ func TestBadReloadChangesNothing(t *testing.T) {
 	cases := []struct {
 		name, file, body, logged string
 	}{
-		{"syntax error", path, "[log\naccess_sample = 1\n", `config: -config (` + path + `)`},
+		{"syntax error", path, "[log\naccess_sample = 1\n", `config: -config (` + path + `:1:5): TOML syntax error`},
 		{"unknown key", path, conf("log.access_sample = 1", "log.acess_sample = 1"), `config: log.acess_sample (` + path + `): unknown key`},
 		{"bad value", path, conf("log.access_sample = 2"), `config: log.access_sample (` + path + `): must be between 0 and 1`},
 		{"short token", tokens, token + "\nshort\n", `config: auth.tokens_file (` + path + `): ` + tokens + ` line 2: every token must be at least 16 characters`},

@@ -91,7 +91,7 @@ func Load(args, environ []string) (Config, Options, error) {
 	if _, statErr := os.Stat(path); statErr == nil || explicit {
 		fk := koanf.New(".")
 		if err := fk.Load(file.Provider(path), toml.Parser()); err != nil {
-			return Config{}, opts, &Error{Key: "-config", Source: path, Reason: oneLine(err)}
+			return Config{}, opts, fileError(path, err)
 		}
 		if err := merge(k, fk, keys, func(key string) string { return path }, from); err != nil {
 			return Config{}, opts, err
@@ -133,6 +133,18 @@ func Load(args, environ []string) (Config, Options, error) {
 		return Config{}, opts, withSource(err, from)
 	}
 	return cfg, opts, nil
+}
+
+// fileError names the file of a config file that cannot be read and, for a
+// TOML syntax error, the line and column: path:line:column, as compilers do.
+func fileError(path string, err error) error {
+	var pos interface{ Position() (row, column int) } // go-toml's *DecodeError
+	if errors.As(err, &pos) {
+		row, col := pos.Position()
+		reason := strings.TrimPrefix(oneLine(err), "toml: ")
+		return &Error{Key: "-config", Source: fmt.Sprintf("%s:%d:%d", path, row, col), Reason: "TOML syntax error: " + reason}
+	}
+	return &Error{Key: "-config", Source: path, Reason: oneLine(err)}
 }
 
 // withSource names in a bad value's error the source that set the value,
@@ -242,10 +254,14 @@ func merge(k, layer *koanf.Koanf, keys map[string]key, source func(string) strin
 			}
 			continue
 		}
-		return &Error{Key: name, Source: source(name), Reason: "unknown key; see config.toml for the keys hotpath reads"}
+		return &Error{Key: name, Source: source(name), Reason: reasonUnknownKey}
 	}
 	return k.Merge(layer)
 }
+
+// reasonUnknownKey is the one wording for a key hotpath does not read,
+// whichever source (file, environment, flag) named it.
+const reasonUnknownKey = "unknown key; see config.toml for the keys hotpath reads"
 
 // envKey maps HOTPATH_SERVER__READ_TIMEOUT to server.read_timeout and
 // HOTPATH_UPSTREAMS__NAME__URL to upstreams.name.url. Variables
@@ -309,16 +325,35 @@ func parseFlags(args []string, keys map[string]key) (Options, map[string]any, er
 		if errors.Is(err, flag.ErrHelp) {
 			return opts, nil, err
 		}
-		name := "flag"
-		if i := strings.Index(err.Error(), "-"); i >= 0 {
-			name = strings.Fields(err.Error()[i:])[0]
-		}
-		return opts, nil, &Error{Key: strings.TrimLeft(name, "-:"), Source: "command line", Reason: oneLine(err)}
+		return opts, nil, flagError(err)
 	}
 	if fs.NArg() > 0 {
 		return opts, nil, &Error{Key: fs.Arg(0), Source: "command line", Reason: "unexpected argument; flags look like --server.addr=:8081"}
 	}
 	return opts, values, nil
+}
+
+// flagError rewords the flag package's errors in the words the other
+// sources use, so a typo reads the same on the command line as in the
+// environment.
+func flagError(err error) error {
+	msg := err.Error()
+	name := "flag"
+	if i := strings.Index(msg, "-"); i >= 0 {
+		name = strings.TrimLeft(strings.Fields(msg[i:])[0], "-:")
+	}
+	isKey := strings.Contains(name, ".")
+	switch {
+	case strings.HasPrefix(msg, "flag provided but not defined") && isKey:
+		return &Error{Key: name, Source: "flag --" + name, Reason: reasonUnknownKey}
+	case strings.HasPrefix(msg, "flag provided but not defined"):
+		return &Error{Key: "-" + name, Source: "command line", Reason: "unknown flag; hotpath takes -config PATH, -version and --section.key=value for any key in config.toml"}
+	case strings.HasPrefix(msg, "flag needs an argument") && isKey:
+		return &Error{Key: name, Source: "flag --" + name, Reason: "needs a value: --" + name + "=VALUE"}
+	case strings.HasPrefix(msg, "flag needs an argument"):
+		return &Error{Key: "-" + name, Source: "command line", Reason: "needs a value: -" + name + " VALUE"}
+	}
+	return &Error{Key: name, Source: "command line", Reason: oneLine(err)}
 }
 
 // flagValue records a flag's raw text; it is converted with the other layers.
@@ -353,6 +388,9 @@ func decode(k *koanf.Koanf, keys map[string]key, cfg *Config) error {
 			raw = AutoInflight
 		}
 		v, err := convert(raw, kk.typ)
+		if err != nil && name == "server.max_inflight" {
+			err = fmt.Errorf("invalid value %s: want a non-negative integer or \"auto\"", quoted(raw))
+		}
 		if err != nil {
 			return &Error{Key: name, Reason: err.Error()}
 		}
@@ -423,11 +461,11 @@ func convert(raw any, t reflect.Type) (reflect.Value, error) {
 		case string:
 			b, err := strconv.ParseBool(strings.TrimSpace(v))
 			if err != nil {
-				return reflect.Value{}, fmt.Errorf("invalid boolean %q: want true or false", v)
+				return reflect.Value{}, fmt.Errorf("invalid value %q: want true or false", v)
 			}
 			return reflect.ValueOf(b), nil
 		}
-		return reflect.Value{}, fmt.Errorf("invalid boolean %v: want true or false", raw)
+		return reflect.Value{}, fmt.Errorf("invalid value %s: want true or false", quoted(raw))
 	case reflect.Int:
 		switch v := raw.(type) {
 		case int:
@@ -437,11 +475,11 @@ func convert(raw any, t reflect.Type) (reflect.Value, error) {
 		case string:
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil {
-				return reflect.Value{}, fmt.Errorf("invalid integer %q", v)
+				return reflect.Value{}, fmt.Errorf("invalid value %q: want an integer", v)
 			}
 			return reflect.ValueOf(n), nil
 		}
-		return reflect.Value{}, fmt.Errorf("invalid integer %v", raw)
+		return reflect.Value{}, fmt.Errorf("invalid value %s: want an integer", quoted(raw))
 	case reflect.Float64:
 		switch v := raw.(type) {
 		case float64:
@@ -453,11 +491,11 @@ func convert(raw any, t reflect.Type) (reflect.Value, error) {
 		case string:
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
-				return reflect.Value{}, fmt.Errorf("invalid number %q", v)
+				return reflect.Value{}, fmt.Errorf("invalid value %q: want a number", v)
 			}
 			return reflect.ValueOf(f), nil
 		}
-		return reflect.Value{}, fmt.Errorf("invalid number %v", raw)
+		return reflect.Value{}, fmt.Errorf("invalid value %s: want a number", quoted(raw))
 	case reflect.Slice:
 		return convertList(raw)
 	}
@@ -512,6 +550,15 @@ func convertList(raw any) (reflect.Value, error) {
 		return reflect.Value{}, fmt.Errorf("invalid list %v: want an array of strings or comma-separated text", raw)
 	}
 	return reflect.ValueOf(out), nil
+}
+
+// quoted shows a value from any layer as the user wrote it: text in quotes,
+// a TOML number or boolean bare.
+func quoted(raw any) string {
+	if s, ok := raw.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(raw)
 }
 
 // oneLine keeps start-up messages to one line.
