@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/hotpath/hotpath/bench/internal/testskip"
 )
 
 // checkModule copies src to a .mjs file, since node treats .js files as
@@ -26,7 +28,7 @@ func TestScriptsParse(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("CI=true but node is not installed")
 		}
-		t.Skip("node not installed")
+		testskip.Skip(t, "k6 script checks", "node is not installed")
 	}
 	if out, err := checkModule(t, node, []byte("import http from 'k6/http';\nexport default function () { http.get( }\n")); err == nil {
 		t.Fatalf("node --check accepted a broken script: %s", out)

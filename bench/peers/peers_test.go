@@ -26,6 +26,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hotpath/hotpath/bench/internal/testskip"
 	"github.com/hotpath/hotpath/bench/internal/tfb"
 )
 
@@ -40,7 +41,7 @@ func testDSN(t *testing.T) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("CI=true but HOTPATH_TEST_POSTGRES_DSN is not set")
 		}
-		t.Skip("HOTPATH_TEST_POSTGRES_DSN not set")
+		testskip.Skip(t, "PostgreSQL tests", "HOTPATH_TEST_POSTGRES_DSN is not set")
 	}
 	ctx := context.Background()
 	admin, err := pgx.Connect(ctx, base)

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hotpath/hotpath/bench/internal/testskip"
 )
 
 // needWrk skips without wrk, except under CI where the bench must be checked.
@@ -21,7 +23,7 @@ func needWrk(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true but %v", err)
 		}
-		t.Skip(err)
+		testskip.Skip(t, "wrk tests", err.Error())
 	}
 }
 

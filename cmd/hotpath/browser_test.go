@@ -14,6 +14,8 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/hotpath/hotpath/internal/testenv"
 )
 
 // chromiumPath finds headless Chromium: skipped when absent, but under
@@ -28,7 +30,7 @@ func chromiumPath(t *testing.T) string {
 	if os.Getenv("CI") == "true" {
 		t.Fatal("chromium is not installed; CI must run the browser tests (apt-get install -y chromium)")
 	}
-	t.Skip("chromium is not installed")
+	testenv.Skip(t, "browser tests", "chromium is not installed")
 	return ""
 }
 
@@ -49,6 +51,9 @@ func browser(t *testing.T) (context.Context, *atomic.Int32) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium puts its singleton socket in a folder of its own under
+		// TMPDIR and never removes it; keep that inside the test's.
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)

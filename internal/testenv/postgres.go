@@ -31,7 +31,7 @@ func PostgresDSN(t testing.TB) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is not set; CI must test against PostgreSQL", PostgresEnv)
 		}
-		t.Skipf("%s is not set", PostgresEnv)
+		Skip(t, "PostgreSQL tests", PostgresEnv+" is not set")
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error

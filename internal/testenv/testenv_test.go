@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -182,5 +183,28 @@ func TestWithDatabaseKeepsCredentials(t *testing.T) {
 	}
 	if got := ReplaceHost(t, "postgres://u@127.0.0.1:5432/d", "127.0.0.1:1"); got != "postgres://u@127.0.0.1:1/d" {
 		t.Errorf("ReplaceHost = %q", got)
+	}
+}
+
+func TestSkipNotesWhyForTheSummary(t *testing.T) {
+	notes := filepath.Join(t.TempDir(), "skips")
+	t.Setenv(SkipsEnv, notes)
+	ran := false
+	for _, reason := range []string{"chromium is not installed", "two\tparts\nand lines"} {
+		inner := t.Run("inner", func(t *testing.T) {
+			Skip(t, "browser tests", reason)
+			ran = true
+		})
+		if !inner || ran {
+			t.Fatalf("Skip(%q): the inner test went on (passed %v, ran on %v)", reason, inner, ran)
+		}
+	}
+	got, err := os.ReadFile(notes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "browser tests\tchromium is not installed\nbrowser tests\ttwo parts and lines\n"
+	if string(got) != want {
+		t.Errorf("notes = %q, want %q", got, want)
 	}
 }

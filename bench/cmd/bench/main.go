@@ -50,6 +50,7 @@ type options struct {
 	binDir      string
 	out         string
 	install     bool
+	dropDB      bool
 
 	capacity  bool
 	endpoint  string
@@ -158,7 +159,16 @@ func run() error {
 			return err
 		}
 	}
-	if err := prepareDB(ctx, &l, work); err != nil {
+	created, err := prepareDB(ctx, &l, work)
+	if created && o.dropDB {
+		// Deferred before the servers' stop, so it runs after it.
+		defer func() {
+			if err := dropDatabase(l.dsn); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+			}
+		}()
+	}
+	if err != nil {
 		return err
 	}
 	if slices.Contains(names, hotpathTraced) {
@@ -255,6 +265,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.binDir, "bin", "", "directory of prebuilt peers named after the servers; empty builds them")
 	flag.StringVar(&o.out, "out", filepath.Join(mod, "results", time.Now().UTC().Format("2006-01-02")+"-"+host), "report directory")
 	flag.BoolVar(&o.install, "install", false, "install wrk with apt-get when it is missing (needs root)")
+	flag.BoolVar(&o.dropDB, "drop-db", false, "drop the PostgreSQL database at the end when this run created it (as make bench-smoke does)")
 	flag.BoolVar(&o.capacity, "capacity", false, "search the highest open-loop rate that meets -p99 instead of the wrk comparison")
 	flag.StringVar(&o.endpoint, "endpoint", "json", "endpoint of the capacity search")
 	flag.DurationVar(&o.p99, "p99", 10*time.Millisecond, "capacity objective: p99 latency at most this")
@@ -442,49 +453,83 @@ func buildHotpath(ctx context.Context, out string) error {
 
 // prepareDB makes the database ready before any server starts: for
 // PostgreSQL it creates the database when missing and seeds it; for SQLite it
-// gives every server a file in a fresh directory.
-func prepareDB(ctx context.Context, l *launch, work string) error {
+// gives every server a file in a fresh directory. It reports whether it
+// created a PostgreSQL database, also when seeding it then failed.
+func prepareDB(ctx context.Context, l *launch, work string) (created bool, err error) {
 	if l.driver == "sqlite" {
 		l.dsn = filepath.Join(work, "sqlite")
-		return os.MkdirAll(l.dsn, 0o755)
+		return false, os.MkdirAll(l.dsn, 0o755)
 	}
-	if err := createDatabase(ctx, l.dsn); err != nil {
-		return err
+	created, err = createDatabase(ctx, l.dsn)
+	if err != nil {
+		return created, err
 	}
 	db, err := tfb.Open(ctx, "postgres", l.dsn, 2)
 	if err != nil {
-		return err
+		return created, err
 	}
 	defer db.Close()
-	return db.Seed(ctx)
+	return created, db.Seed(ctx)
 }
 
-func createDatabase(ctx context.Context, dsn string) error {
+// adminDSN splits a database URL into the URL of the server's postgres
+// database, from which databases are created and dropped, and the name.
+func adminDSN(dsn string) (admin *url.URL, name string, err error) {
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return fmt.Errorf("parse -dsn: %w", err)
+		return nil, "", fmt.Errorf("parse -dsn: %w", err)
 	}
-	name := strings.TrimPrefix(u.Path, "/")
+	name = strings.TrimPrefix(u.Path, "/")
 	if name == "" {
-		return errors.New("-dsn names no database")
+		return nil, "", errors.New("-dsn names no database")
 	}
-	admin := *u
-	admin.Path = "/postgres"
+	a := *u
+	a.Path = "/postgres"
+	return &a, name, nil
+}
+
+func createDatabase(ctx context.Context, dsn string) (bool, error) {
+	admin, name, err := adminDSN(dsn)
+	if err != nil {
+		return false, err
+	}
 	conn, err := pgx.Connect(ctx, admin.String())
 	if err != nil {
-		return fmt.Errorf("connect to %s to create database %s: %w", admin.Redacted(), name, err)
+		return false, fmt.Errorf("connect to %s to create database %s: %w", admin.Redacted(), name, err)
 	}
 	defer conn.Close(ctx)
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return fmt.Errorf("look up database %s: %w", name, err)
+		return false, fmt.Errorf("look up database %s: %w", name, err)
 	}
 	if exists {
-		return nil
+		return false, nil
 	}
 	fmt.Printf("creating database %s\n", name)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("create database %s: %w", name, err)
+		return false, fmt.Errorf("create database %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// dropDatabase removes the database a run created. It gets its own bound:
+// the run's context may already be cancelled by Ctrl-C.
+func dropDatabase(dsn string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	admin, name, err := adminDSN(dsn)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, admin.String())
+	if err != nil {
+		return fmt.Errorf("connect to %s to drop database %s: %w", admin.Redacted(), name, err)
+	}
+	defer conn.Close(ctx)
+	fmt.Printf("dropping database %s\n", name)
+	// FORCE ends sessions a server that failed to stop left behind.
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
 	}
 	return nil
 }

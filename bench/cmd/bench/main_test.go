@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hotpath/hotpath/bench/internal/report"
+	"github.com/hotpath/hotpath/bench/internal/testskip"
 	"github.com/hotpath/hotpath/bench/wrk"
 )
 
@@ -74,7 +75,7 @@ func TestThroughputReportFromRealRun(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true but %v", err)
 		}
-		t.Skip(err)
+		testskip.Skip(t, "wrk tests", err.Error())
 	}
 	s := startGnet(t)
 	o := options{endpoints: []string{"plaintext", "json", "db"}, duration: time.Second, connections: 8, threads: 1,
@@ -132,7 +133,7 @@ func TestThroughputReportsFailedAnswers(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true but %v", err)
 		}
-		t.Skip(err)
+		testskip.Skip(t, "wrk tests", err.Error())
 	}
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "database down", http.StatusServiceUnavailable)
