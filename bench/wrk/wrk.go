@@ -61,6 +61,8 @@ type Options struct {
 	Scripts []string
 	// Args follow "--" on the command line and reach the scripts' init.
 	Args []string
+	// Headers are added to every request, each "Name: value" (wrk -H).
+	Headers []string
 	// CPUs, when set, pins wrk with taskset (for example "1").
 	CPUs string
 }
@@ -153,8 +155,11 @@ func Run(ctx context.Context, o Options) (Result, []byte, error) {
 		"-c", strconv.Itoa(o.Connections),
 		"-d", seconds(o.Duration),
 		"--timeout", seconds(timeout),
-		"--latency", "-s", script, o.URL,
 	}
+	for _, h := range o.Headers {
+		args = append(args, "-H", h)
+	}
+	args = append(args, "--latency", "-s", script, o.URL)
 	if len(o.Args) > 0 {
 		args = append(append(args, "--"), o.Args...)
 	}

@@ -107,6 +107,25 @@ func TestPipelineSendsDepthRequestsPerWrite(t *testing.T) {
 	}
 }
 
+func TestRunSendsHeadersOnEveryRequest(t *testing.T) {
+	needWrk(t)
+	var with, without atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept-Encoding") == "zstd" && r.Header.Get("X-Test") == "a: b" {
+			with.Add(1)
+		} else {
+			without.Add(1)
+		}
+		io.WriteString(w, "Hello, World!")
+	}))
+	defer srv.Close()
+
+	r := run(t, Options{URL: srv.URL, Headers: []string{"Accept-Encoding: zstd", "X-Test: a: b"}, Connections: 2})
+	if r.Requests == 0 || with.Load() < r.Requests || without.Load() != 0 {
+		t.Errorf("wrk counted %d requests; %d carried both headers, %d did not", r.Requests, with.Load(), without.Load())
+	}
+}
+
 // recorder keeps what the API scripts send.
 type recorder struct {
 	mu       sync.Mutex
