@@ -39,6 +39,9 @@ func Markdown(r Results) []byte {
 	if r.Curves != nil {
 		writeCurves(&b, *r.Curves)
 	}
+	if r.Compression != nil {
+		writeCompression(&b, *r.Compression)
+	}
 	if r.Capacity != nil {
 		writeCapacity(&b, *r.Capacity)
 	}

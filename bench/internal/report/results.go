@@ -21,6 +21,8 @@ type Results struct {
 	Capacity   *Capacity      `json:"capacity,omitempty"`
 	Latency    *LatencyAtRate `json:"latency_at_rate,omitempty"`
 	Curves     *Curves        `json:"curves,omitempty"`
+	// Compression is hotpath alone, each page asked for in each coding.
+	Compression *Compression `json:"compression,omitempty"`
 }
 
 // Env describes the machine and build the figures come from.
@@ -135,7 +137,7 @@ func (t *Throughput) Summarize() {
 }
 
 // median of f over runs; the mean of the middle two for an even count.
-func median(runs []Run, f func(Run) float64) float64 {
+func median[R any](runs []R, f func(R) float64) float64 {
 	v := make([]float64, len(runs))
 	for i, r := range runs {
 		v[i] = f(r)
