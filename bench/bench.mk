@@ -52,9 +52,10 @@ bench: build
 		-queries $(BENCH_QUERIES) $(BENCH_FLAGS)
 
 ## bench-full: the whole comparison in one report: throughput of every server
-## (BENCH_*), latency at given rates (LATENCY_*), cost curves (CURVE_*); about 75 minutes
+## (BENCH_*), latency at given rates (LATENCY_*), cost curves (CURVE_*), and
+## hotpath's compression in each coding (BENCH_DURATION, BENCH_ROUNDS); about 80 minutes
 bench-full: build
-	$(BENCH_RUNNER) -parts throughput,latency,curves -servers $(BENCH_SERVERS) -endpoints $(BENCH_ENDPOINTS) \
+	$(BENCH_RUNNER) -parts throughput,latency,curves,compression -servers $(BENCH_SERVERS) -endpoints $(BENCH_ENDPOINTS) \
 		-duration $(BENCH_DURATION) -warmup $(BENCH_WARMUP) -connections $(BENCH_CONNECTIONS) \
 		-threads $(BENCH_THREADS) -rounds $(BENCH_ROUNDS) -pipeline $(BENCH_PIPELINE) -queries $(BENCH_QUERIES) \
 		-latency-servers $(LATENCY_SERVERS) -latency-endpoints $(LATENCY_ENDPOINTS) -latency-step $(LATENCY_STEP) \

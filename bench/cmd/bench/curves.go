@@ -97,29 +97,47 @@ func curves(ctx context.Context, o options, l launch, servers []*server, loadCPU
 // curvePoint is one wrk run of a server at url with the given connections.
 func curvePoint(ctx context.Context, o options, s *server, url string, connections int, loadCPUs string) (report.CurvePoint, error) {
 	opts := wrk.Options{URL: url, Threads: o.threads, Connections: connections, Duration: o.curveDuration, CPUs: loadCPUs}
-	before, err := s.stat()
+	l, err := runLoad(ctx, s, opts)
 	if err != nil {
 		return report.CurvePoint{}, err
 	}
+	p := report.CurvePoint{Server: s.name, RPS: l.res.RPS(), P99US: l.res.LatencyUS.P99, Errors: l.res.Errors.Total(),
+		CPUCores: l.cpu.Seconds() / l.wall.Seconds(), RSS: l.after.rss}
+	if l.res.Requests > 0 {
+		p.ResponseBytes = float64(l.res.Bytes) / float64(l.res.Requests)
+	}
+	return p, nil
+}
+
+// loadRun is one wrk run with the server's CPU time measured around it.
+type loadRun struct {
+	res   wrk.Result
+	cpu   time.Duration // the server's user+system time over the run
+	wall  time.Duration
+	after procStat
+}
+
+// runLoad runs wrk once against s and reads the server's CPU time before
+// and after.
+func runLoad(ctx context.Context, s *server, opts wrk.Options) (loadRun, error) {
+	before, err := s.stat()
+	if err != nil {
+		return loadRun{}, err
+	}
 	if err := s.trimLog(); err != nil {
-		return report.CurvePoint{}, err
+		return loadRun{}, err
 	}
 	start := time.Now()
 	res, _, err := wrk.Run(ctx, opts)
-	wall := time.Since(start).Seconds()
+	wall := time.Since(start)
 	if err != nil {
-		return report.CurvePoint{}, err
+		return loadRun{}, err
 	}
 	after, err := s.stat()
 	if err != nil {
-		return report.CurvePoint{}, err
+		return loadRun{}, err
 	}
-	p := report.CurvePoint{Server: s.name, RPS: res.RPS(), P99US: res.LatencyUS.P99, Errors: res.Errors.Total(),
-		CPUCores: (after.cpu - before.cpu).Seconds() / wall, RSS: after.rss}
-	if res.Requests > 0 {
-		p.ResponseBytes = float64(res.Bytes) / float64(res.Requests)
-	}
-	return p, nil
+	return loadRun{res: res, cpu: after.cpu - before.cpu, wall: wall, after: after}, nil
 }
 
 // pageFortunes is the id range of the fortunes the size curve adds, far

@@ -1,10 +1,11 @@
 // Command bench compares hotpath with peer servers under the same load and
 // writes a report. Its parts (-parts) are closed-loop throughput with wrk
 // (the default), latency at given rates with vegeta (open loop), cost-growth
-// curves, and an open-loop capacity search (-capacity).
+// curves, what hotpath's response compression buys and costs, and an
+// open-loop capacity search (-capacity).
 //
 //	go run ./cmd/bench -servers hotpath,fasthttp -endpoints json,db -duration 10s
-//	go run ./cmd/bench -parts throughput,latency,curves
+//	go run ./cmd/bench -parts throughput,latency,curves,compression
 //	go run ./cmd/bench -capacity -servers hotpath -endpoint json -p99 10ms
 package main
 
@@ -78,7 +79,7 @@ type options struct {
 }
 
 // The parts a run can make, in the order they run.
-var partNames = []string{"throughput", "latency", "curves", "capacity"}
+var partNames = []string{"throughput", "latency", "curves", "compression", "capacity"}
 
 func (o options) has(part string) bool { return slices.Contains(o.parts, part) }
 
@@ -101,6 +102,9 @@ func (o options) started() []string {
 	}
 	if o.has("curves") {
 		addAll(o.curveServers)
+	}
+	if o.has("compression") {
+		addAll([]string{"hotpath"}) // its feature: no peer compresses
 	}
 	return names
 }
@@ -127,7 +131,7 @@ func run() error {
 		cpus, loadCPUs = "0", "1"
 		pinning = "servers on CPU 0 (GOMAXPROCS=1), load generator on CPU 1 (taskset)"
 	}
-	if o.has("throughput") || o.has("latency") || o.has("curves") {
+	if o.has("throughput") || o.has("latency") || o.has("curves") || o.has("compression") {
 		if err := ensureWrk(o.install); err != nil {
 			return err
 		}
@@ -220,6 +224,12 @@ func run() error {
 		results.Curves.Env = results.Env
 		problems = append(problems, more...)
 	}
+	if hp := pick(servers, []string{"hotpath"}); o.has("compression") && len(hp) == 1 && ctx.Err() == nil {
+		var more []string
+		results.Compression, more = compression(ctx, o, hp[0], loadCPUs, command)
+		results.Compression.Env = results.Env
+		problems = append(problems, more...)
+	}
 	if o.has("capacity") && ctx.Err() == nil {
 		results.Capacity = capacitySearch(ctx, o, pick(servers, o.servers), command)
 		results.Capacity.Env = results.Env
@@ -251,11 +261,11 @@ func parseFlags() (options, error) {
 	host, _ := os.Hostname() // an unnamed host only changes the folder name
 	flag.StringVar(&servers, "servers", "hotpath,"+strings.Join(peerNames, ","), "comma-separated servers: hotpath and peers under bench/peers")
 	flag.StringVar(&endpoints, "endpoints", "plaintext,plaintext-single,json,db,queries,fortunes,updates", "comma-separated endpoints (also cached-queries, hotpath only); plaintext is pipelined, plaintext-single is not")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured wrk run")
-	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured wrk run before a server's first measured run on an endpoint; 0 skips it")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured wrk run (throughput and compression parts)")
+	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured wrk run before a server's first measured run on an endpoint (compression: on a page in a coding); 0 skips it")
 	flag.IntVar(&o.connections, "connections", 64, "wrk connections")
 	flag.IntVar(&o.threads, "threads", 1, "wrk threads")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds; servers take turns in a rotating order and the median counts")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; servers (compression: codings) take turns in a rotating order and the median counts")
 	flag.IntVar(&o.pipeline, "pipeline", 16, "HTTP pipelining depth for /plaintext (1 turns it off)")
 	flag.IntVar(&o.queries, "queries", 20, "queries parameter of /queries, /updates and /cached-queries")
 	flag.StringVar(&o.driver, "driver", "postgres", "database: postgres or sqlite")

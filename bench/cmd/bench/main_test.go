@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -273,6 +275,125 @@ func TestLatencyAndCurvesFromRealRuns(t *testing.T) {
 	checkSVG(t, filepath.Join(dir, "latency-rate-json.svg"), []string{"/json", "gnet"})
 	checkSVG(t, filepath.Join(dir, "curve-connections-rps.svg"), []string{"connections", "gnet"})
 	checkSVG(t, filepath.Join(dir, "curve-idle.svg"), []string{"idle keep-alive connections", "gnet"})
+}
+
+func TestCompressionPartStartsHotpathAlone(t *testing.T) {
+	o := options{parts: []string{"compression"}, servers: []string{"fasthttp", "gin"}, curveServers: []string{"gin-full"}}
+	if got := o.started(); !slices.Equal(got, []string{"hotpath"}) {
+		t.Errorf("-parts compression starts %q, want hotpath alone", got)
+	}
+	o.parts = []string{"throughput", "compression"}
+	if got := o.started(); !slices.Equal(got, []string{"fasthttp", "gin", "hotpath"}) {
+		t.Errorf("-parts throughput,compression starts %q, want the servers, then hotpath", got)
+	}
+}
+
+// codingServer stands in for hotpath: it answers a body of a size set by the
+// Accept-Encoding it gets, marked with that coding, unless compress is off.
+// Its /proc entry is this test process's.
+func codingServer(t *testing.T, compress bool) *server {
+	t.Helper()
+	sizes := map[string]int{"identity": 8000, "zstd": 1000, "br": 900, "gzip": 1200}
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		coding := r.Header.Get("Accept-Encoding")
+		n, ok := sizes[coding]
+		if !ok || !compress {
+			coding, n = "identity", sizes["identity"]
+		}
+		if coding != "identity" {
+			w.Header().Set("Content-Encoding", coding)
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(n)) // not chunked: the bytes are the body and headers alone
+		io.WriteString(w, strings.Repeat("x", n))
+	}))
+	t.Cleanup(h.Close)
+	self, err := os.FindProcess(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &server{name: "hotpath", addr: strings.TrimPrefix(h.URL, "http://"), cmd: &exec.Cmd{Process: self}}
+}
+
+// TestCompressionMeasuresEachCodingInTurn runs the part against a server
+// whose answers shrink by coding and checks the order of the runs, the
+// bytes and CPU measured, and the report's table.
+func TestCompressionMeasuresEachCodingInTurn(t *testing.T) {
+	if _, err := wrk.Path(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but %v", err)
+		}
+		testskip.Skip(t, "wrk tests", err.Error())
+	}
+	s := codingServer(t, true)
+	o := options{driver: "sqlite", duration: time.Second, connections: 4, threads: 1, rounds: 2}
+	c, problems := compression(context.Background(), o, s, "", "bench -test")
+	if len(problems) > 0 {
+		t.Fatalf("problems: %q", problems)
+	}
+	// SQLite: the API page needs fortunes added to a shared database.
+	if !slices.Equal(c.Pages, []string{"/fortunes"}) || len(c.Notes) != 1 || !strings.Contains(c.Notes[0], "PostgreSQL only") {
+		t.Fatalf("pages %q, notes %q: want /fortunes alone and a note on the API page", c.Pages, c.Notes)
+	}
+	var order []string
+	for _, r := range c.Runs {
+		order = append(order, strconv.Itoa(r.Round)+" "+r.Coding)
+	}
+	want := []string{"1 identity", "1 zstd", "1 br", "1 gzip", "2 zstd", "2 br", "2 gzip", "2 identity"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("runs in order %q, want %q", order, want)
+	}
+	body := map[string]float64{"identity": 8000, "zstd": 1000, "br": 900, "gzip": 1200}
+	for _, r := range c.Runs {
+		// The status line and headers come on top of the body.
+		if r.Requests == 0 || r.Errors != 0 || r.ResponseBytes <= body[r.Coding] || r.ResponseBytes > body[r.Coding]+300 ||
+			r.CPUPerRequestUS <= 0 {
+			t.Errorf("run %+v: want answers of %v body bytes plus headers, no errors, server CPU measured", r, body[r.Coding])
+		}
+	}
+	if len(c.Summary) != 4 {
+		t.Fatalf("summary %+v: want a row per coding", c.Summary)
+	}
+
+	dir := t.TempDir()
+	if err := report.Write(dir, report.Results{Env: environment("test"), Compression: c}); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md")) // checked through its content below
+	id, zstd := c.Summary[0], c.Summary[1]
+	for _, want := range []string{"## Compression: what it buys and costs", "Command: `bench -test`",
+		"| /fortunes | identity | " + report.Rate(id.RPS) + " | 1.00× | " + report.Rate(id.ResponseBytes) + " B |",
+		"| /fortunes | zstd | " + report.Rate(zstd.RPS) + " | " + fmt.Sprintf("%.2f× [", zstd.RPS/id.RPS)} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestCompressionRefusesUncompressedAnswers expects a server that ignores
+// Accept-Encoding (server.compress off) to make the part fail, and its
+// answers not to be measured under the codings' names.
+func TestCompressionRefusesUncompressedAnswers(t *testing.T) {
+	if _, err := wrk.Path(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but %v", err)
+		}
+		testskip.Skip(t, "wrk tests", err.Error())
+	}
+	s := codingServer(t, false)
+	o := options{driver: "sqlite", duration: time.Second, connections: 2, threads: 1, rounds: 1}
+	c, problems := compression(context.Background(), o, s, "", "bench -test")
+	if len(problems) != 3 {
+		t.Fatalf("problems %q: want one per coding other than identity", problems)
+	}
+	for _, p := range problems {
+		if !strings.Contains(p, `got Content-Encoding ""`) || !strings.Contains(p, "server.compress") {
+			t.Errorf("problem %q does not say what came back and which key to check", p)
+		}
+	}
+	if len(c.Runs) != 1 || c.Runs[0].Coding != "identity" {
+		t.Errorf("runs %+v: want identity alone", c.Runs)
+	}
 }
 
 func TestServersCloseIdleDatabaseConnections(t *testing.T) {

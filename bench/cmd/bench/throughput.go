@@ -128,12 +128,12 @@ func measure(ctx context.Context, s *server, ep string, round int, opts wrk.Opti
 	return r, nil
 }
 
-// rotate returns servers starting at index k, so each round has a different
-// server go first and none always runs on a freshly idle machine.
-func rotate(servers []*server, k int) []*server {
-	if len(servers) == 0 {
+// rotate returns list starting at index k, so each round has a different
+// server (or coding) go first and none always runs on a freshly idle machine.
+func rotate[T any](list []T, k int) []T {
+	if len(list) == 0 {
 		return nil
 	}
-	k %= len(servers)
-	return append(append([]*server{}, servers[k:]...), servers[:k]...)
+	k %= len(list)
+	return append(append([]T{}, list[k:]...), list[:k]...)
 }
