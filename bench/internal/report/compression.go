@@ -111,21 +111,13 @@ func (c Compression) roundRatios(page, coding string) (lo, hi float64, n int) {
 	for _, r := range c.runs(page, IdentityCoding) {
 		identity[r.Round] = r.RPS
 	}
+	var ratios []float64
 	for _, r := range c.runs(page, coding) {
-		base := identity[r.Round]
-		if base == 0 || r.RPS == 0 {
-			continue
+		if base := identity[r.Round]; base != 0 && r.RPS != 0 {
+			ratios = append(ratios, r.RPS/base)
 		}
-		ratio := r.RPS / base
-		if n == 0 || ratio < lo {
-			lo = ratio
-		}
-		if n == 0 || ratio > hi {
-			hi = ratio
-		}
-		n++
 	}
-	return lo, hi, n
+	return spread(ratios)
 }
 
 func writeCompression(b *bytes.Buffer, c Compression) {

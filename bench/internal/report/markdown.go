@@ -268,11 +268,18 @@ func roundRatios(runs []Run, ep, peer string) (lo, hi float64, n int) {
 		}
 		byRound[r.Round] = v
 	}
+	var ratios []float64
 	for _, v := range byRound {
-		if v[0] == 0 || v[1] == 0 {
-			continue
+		if v[0] != 0 && v[1] != 0 {
+			ratios = append(ratios, v[0]/v[1])
 		}
-		ratio := v[0] / v[1]
+	}
+	return spread(ratios)
+}
+
+// spread returns the lowest and highest of ratios and how many there are.
+func spread(ratios []float64) (lo, hi float64, n int) {
+	for _, ratio := range ratios {
 		if n == 0 || ratio < lo {
 			lo = ratio
 		}
