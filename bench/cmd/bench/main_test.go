@@ -73,12 +73,7 @@ func startGnetWith(t *testing.T, l launch) *server {
 // TestThroughputReportFromRealRun drives a real server with a short real wrk
 // run and checks every file of the report against the measured runs.
 func TestThroughputReportFromRealRun(t *testing.T) {
-	if _, err := wrk.Path(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %v", err)
-		}
-		testskip.Skip(t, "wrk tests", err.Error())
-	}
+	needWrk(t)
 	s := startGnet(t)
 	o := options{endpoints: []string{"plaintext", "json", "db"}, duration: time.Second, connections: 8, threads: 1,
 		rounds: 2, pipeline: 4, queries: 20, driver: "postgres"}
@@ -131,12 +126,7 @@ func TestThroughputReportFromRealRun(t *testing.T) {
 // (its own /proc entry stands in for a server's) and expects every run to be
 // listed as a problem, which makes the runner exit non-zero.
 func TestThroughputReportsFailedAnswers(t *testing.T) {
-	if _, err := wrk.Path(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %v", err)
-		}
-		testskip.Skip(t, "wrk tests", err.Error())
-	}
+	needWrk(t)
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "database down", http.StatusServiceUnavailable)
 	}))
@@ -201,12 +191,7 @@ func TestCapacitySearchMeetsItsOwnRule(t *testing.T) {
 // connections and idle-memory curves against the gnet peer, briefly, and
 // checks what they measured and what the report says.
 func TestLatencyAndCurvesFromRealRuns(t *testing.T) {
-	if _, err := wrk.Path(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %v", err)
-		}
-		t.Skip(err)
-	}
+	needWrk(t)
 	ctx := context.Background()
 	l := gnetLaunch(t)
 	s := startGnetWith(t, l)
@@ -319,12 +304,7 @@ func codingServer(t *testing.T, compress bool) *server {
 // whose answers shrink by coding and checks the order of the runs, the
 // bytes and CPU measured, and the report's table.
 func TestCompressionMeasuresEachCodingInTurn(t *testing.T) {
-	if _, err := wrk.Path(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %v", err)
-		}
-		testskip.Skip(t, "wrk tests", err.Error())
-	}
+	needWrk(t)
 	s := codingServer(t, true)
 	o := options{driver: "sqlite", duration: time.Second, connections: 4, threads: 1, rounds: 2}
 	c, problems := compression(context.Background(), o, s, "", "bench -test")
@@ -374,12 +354,7 @@ func TestCompressionMeasuresEachCodingInTurn(t *testing.T) {
 // Accept-Encoding (server.compress off) to make the part fail, and its
 // answers not to be measured under the codings' names.
 func TestCompressionRefusesUncompressedAnswers(t *testing.T) {
-	if _, err := wrk.Path(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %v", err)
-		}
-		testskip.Skip(t, "wrk tests", err.Error())
-	}
+	needWrk(t)
 	s := codingServer(t, false)
 	o := options{driver: "sqlite", duration: time.Second, connections: 2, threads: 1, rounds: 1}
 	c, problems := compression(context.Background(), o, s, "", "bench -test")
@@ -465,5 +440,17 @@ func checkSVG(t *testing.T, path string, texts []string) {
 	}
 	if shapes < 3 {
 		t.Errorf("%s draws %d shapes", path, shapes)
+	}
+}
+
+// needWrk skips without wrk, noting it for make test's summary, except
+// under CI where the runner must be checked.
+func needWrk(t *testing.T) {
+	t.Helper()
+	if _, err := wrk.Path(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but %v", err)
+		}
+		testskip.Skip(t, "wrk tests", err.Error())
 	}
 }
