@@ -34,14 +34,15 @@ type database interface {
 // Changes record webhook events for outboxURLs (webhooks.urls), if any.
 func openDatabase(ctx context.Context, cfg config.DB, outboxURLs []string, log *slog.Logger) (database, error) {
 	o := store.Options{
-		Driver:          cfg.Driver,
-		DSN:             cfg.DSN,
-		Timeout:         cfg.Timeout,
-		MaxConns:        cfg.MaxConns,
-		ConnMaxLifetime: cfg.ConnMaxLifetime,
-		ConnMaxIdleTime: cfg.ConnMaxIdleTime,
-		Logger:          log,
-		OutboxURLs:      outboxURLs,
+		Driver:            cfg.Driver,
+		DSN:               cfg.DSN,
+		Timeout:           cfg.Timeout,
+		MaxConns:          cfg.MaxConns,
+		ConnMaxLifetime:   cfg.ConnMaxLifetime,
+		ConnMaxIdleTime:   cfg.ConnMaxIdleTime,
+		SQLiteSynchronous: cfg.SQLiteSynchronous,
+		Logger:            log,
+		OutboxURLs:        outboxURLs,
 	}
 	switch cfg.Driver {
 	case "postgres":

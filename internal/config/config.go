@@ -96,6 +96,10 @@ type DB struct {
 	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
 	// ConnMaxIdleTime closes connections idle for this long.
 	ConnMaxIdleTime time.Duration `koanf:"conn_max_idle_time"`
+	// SQLiteSynchronous is SQLite's commit durability: "full" (a commit
+	// is on disk when it returns, so it survives the node losing power) or
+	// "normal" (it survives the process dying, not the node).
+	SQLiteSynchronous string `koanf:"sqlite_synchronous"`
 	// CacheRefresh is how often the /cached-queries cache reloads every
 	// World (0 = never: only this process's own writes reach it).
 	CacheRefresh time.Duration `koanf:"cache_refresh"`
@@ -276,12 +280,13 @@ func Default() Config {
 		},
 		Admin: Admin{Addr: ":9090"},
 		DB: DB{
-			Driver:          "sqlite",
-			DSN:             "data/hotpath.db",
-			Timeout:         2 * time.Second,
-			ConnMaxLifetime: time.Hour,
-			ConnMaxIdleTime: 30 * time.Minute,
-			CacheRefresh:    5 * time.Second,
+			Driver:            "sqlite",
+			DSN:               "data/hotpath.db",
+			Timeout:           2 * time.Second,
+			ConnMaxLifetime:   time.Hour,
+			ConnMaxIdleTime:   30 * time.Minute,
+			SQLiteSynchronous: "full",
+			CacheRefresh:      5 * time.Second,
 		},
 		Log: Log{
 			Level:        "info",

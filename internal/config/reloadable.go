@@ -49,6 +49,7 @@ var RestartKeys = []string{
 	"db.driver",
 	"db.dsn",
 	"db.max_conns",
+	"db.sqlite_synchronous",
 	"db.timeout",
 	"log.access_buffer",
 	"reload.watch",

@@ -39,6 +39,7 @@ func (c *Config) Validate() error {
 		{"db.max_conns", atLeast(c.DB.MaxConns, 0)},
 		{"db.conn_max_lifetime", positive(c.DB.ConnMaxLifetime)},
 		{"db.conn_max_idle_time", positive(c.DB.ConnMaxIdleTime)},
+		{"db.sqlite_synchronous", oneOf(c.DB.SQLiteSynchronous, "full", "normal")},
 		{"db.cache_refresh", notNegative(c.DB.CacheRefresh)},
 		{"log.level", oneOf(c.Log.Level, "debug", "info", "warn", "error")},
 		{"log.access_sample", checkShare(c.Log.AccessSample)},

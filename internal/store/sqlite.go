@@ -55,9 +55,14 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 	s.cap.set(o.MaxFortunes)
 	busy := "_pragma=busy_timeout(" + strconv.FormatInt(s.timeout.Milliseconds(), 10) + ")"
 
-	// WAL lets readers run while the writer commits; NORMAL sync is safe in
-	// WAL mode (a power cut may lose the last commits, never corrupts).
-	s.write = openPool(o.DSN+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate", 1, o)
+	// WAL lets readers run while the writer commits. The pragmas go into
+	// the DSN, so every connection the writer pool ever opens (it reopens
+	// after conn_max_lifetime) gets them before its first statement.
+	sync, err := synchronousPragma(o.SQLiteSynchronous)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", o.DSN, err)
+	}
+	s.write = openPool(o.DSN+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_pragma=foreign_keys(1)&_txlock=immediate", 1, o)
 	if err := s.migrate(ctx, orDiscard(o.Logger)); err != nil {
 		return nil, errors.Join(fmt.Errorf("open sqlite %s: %w", o.DSN, err), s.write.Close())
 	}
@@ -68,7 +73,6 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 	}
 	s.read = openPool(o.DSN+"?"+busy+"&_pragma=query_only(1)", readers, o)
 
-	var err error
 	stmts := []struct {
 		dst **sql.Stmt
 		db  *sql.DB
@@ -134,6 +138,23 @@ func (s *SQLite) migrate(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("set busy_timeout: %w", err)
 	}
 	return nil
+}
+
+// synchronousPragma is the value of SQLite's synchronous pragma for
+// db.sqlite_synchronous. In WAL mode FULL syncs the log at every commit, so
+// a transaction is durable once COMMIT returns, power loss included
+// (https://www.sqlite.org/pragma.html#pragma_synchronous); NORMAL syncs it
+// only at checkpoints, so the commits since the last one can be rolled back
+// by a power loss or an OS crash, while a crash of the process alone loses
+// nothing (https://www.sqlite.org/wal.html#performance_considerations).
+func synchronousPragma(setting string) (string, error) {
+	switch setting {
+	case "", "full":
+		return "FULL", nil
+	case "normal":
+		return "NORMAL", nil
+	}
+	return "", fmt.Errorf("db.sqlite_synchronous %q: want full or normal", setting)
 }
 
 // openPool opens a database/sql pool of n connections that never shrinks

@@ -237,3 +237,42 @@ func TestSQLiteKeepsAckedWritesAfterKill(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLiteSynchronousOnEveryWritingConnection: db.sqlite_synchronous is in
+// force on the connection that writes, and still on the one that replaces
+// it once conn_max_lifetime has retired the first: the pragma travels in
+// the DSN, not in a statement run once.
+func TestSQLiteSynchronousOnEveryWritingConnection(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		setting string
+		want    int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{"", 2}, {"full", 2}, {"normal", 1}} {
+		e := sqliteEnv(t)
+		e.opts.SQLiteSynchronous = tc.setting
+		e.opts.ConnMaxLifetime = 50 * time.Millisecond
+		s := e.open(t).(*SQLite)
+		ctx := context.Background()
+		for round := range 3 {
+			conn, err := s.write.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mode int
+			if err := conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&mode); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.Close()
+			if mode != tc.want {
+				t.Errorf("db.sqlite_synchronous %q, writer connection %d: PRAGMA synchronous = %d, want %d", tc.setting, round, mode, tc.want)
+			}
+			time.Sleep(80 * time.Millisecond) // past ConnMaxLifetime: the pool opens a new one
+		}
+		if st := s.write.Stats(); st.MaxLifetimeClosed == 0 {
+			t.Errorf("db.sqlite_synchronous %q: the writer was never reopened (stats %+v), so only one connection was checked", tc.setting, st)
+		}
+	}
+	if _, err := OpenSQLite(context.Background(), Options{DSN: filepath.Join(t.TempDir(), "x.db"), SQLiteSynchronous: "off"}); err == nil {
+		t.Error(`OpenSQLite with SQLiteSynchronous "off" succeeded; want an error naming db.sqlite_synchronous`)
+	}
+}

@@ -51,6 +51,12 @@ type Options struct {
 	// ConnMaxLifetime and ConnMaxIdleTime recycle pooled connections;
 	// zero keeps the driver's default.
 	ConnMaxLifetime, ConnMaxIdleTime time.Duration
+	// SQLiteSynchronous is SQLite's synchronous pragma on every connection
+	// that writes (db.sqlite_synchronous): "full" (the default when empty)
+	// syncs the WAL at every commit, so a commit that returned survives a
+	// power loss; "normal" syncs only at checkpoints, so the last commits
+	// can be lost with the node (never with the process alone).
+	SQLiteSynchronous string
 	// Logger receives migration and connectivity events; nil discards them.
 	Logger *slog.Logger
 	// MaxFortunes caps the rows of Fortune (api.max_fortunes): a create
