@@ -26,6 +26,7 @@ import (
 	"github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
 
+	"github.com/hotpath/hotpath/internal/auth"
 	"github.com/hotpath/hotpath/internal/clientip"
 	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/idempotency"
@@ -54,7 +55,7 @@ type Store interface {
 type API struct {
 	store   Store
 	cache   *worldcache.Cache
-	auth    *Auth
+	auth    *auth.Tokens
 	limits  Limits
 	timeout time.Duration
 	log     *slog.Logger
@@ -68,7 +69,7 @@ type API struct {
 // kept for keyTTL (api.idempotency_ttl); a World written through the API is
 // also written to cache, so that /cached-queries shows it. cache may be nil.
 func New(s Store, cache *worldcache.Cache, tokens []string, limits Limits, timeout, keyTTL time.Duration, log *slog.Logger) *API {
-	return &API{store: s, cache: cache, auth: NewAuth(tokens), limits: limits, timeout: timeout, log: log,
+	return &API{store: s, cache: cache, auth: auth.NewTokens(tokens), limits: limits, timeout: timeout, log: log,
 		docTag: documentTag(OpenAPIDocument), keyTTL: keyTTL}
 }
 
@@ -124,13 +125,13 @@ func (a *API) context(ctx *fasthttp.RequestCtx) (context.Context, context.Cancel
 // limits.anonymous_writes of its client address, so guessing tokens or
 // flooding 401s is held to that rate, and it never touches a token's
 // bucket, so nobody can spend another caller's allowance.
-func (a *API) authorize(ctx *fasthttp.RequestCtx) (Caller, bool) {
+func (a *API) authorize(ctx *fasthttp.RequestCtx) (auth.Caller, bool) {
 	caller, err := a.auth.Check(ctx)
 	if err != nil {
 		if a.limits.AdmitAnonymous(ctx) {
 			problem.Write(ctx, err)
 		}
-		return Caller{}, false
+		return auth.Caller{}, false
 	}
 	return caller, a.limits.Token.Admit(ctx, ratelimit.BytesKey(caller[:]))
 }

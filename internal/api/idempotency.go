@@ -3,6 +3,8 @@ package api
 import (
 	"github.com/valyala/fasthttp"
 
+	"github.com/hotpath/hotpath/internal/auth"
+
 	"github.com/hotpath/hotpath/internal/idempotency"
 	"github.com/hotpath/hotpath/internal/problem"
 	"github.com/hotpath/hotpath/internal/store"
@@ -11,7 +13,7 @@ import (
 // idempotencyKey reads a write's Idempotency-Key, scoped to caller: nil
 // when the request has none. A key hotpath does not accept (malformed, too
 // long, or sent twice) is answered 400, and the handler must stop (false).
-func (a *API) idempotencyKey(ctx *fasthttp.RequestCtx, caller Caller) (*store.Key, bool) {
+func (a *API) idempotencyKey(ctx *fasthttp.RequestCtx, caller auth.Caller) (*store.Key, bool) {
 	h := &ctx.Request.Header
 	values := h.PeekAll(idempotency.Header)
 	switch len(values) {

@@ -1,4 +1,4 @@
-package api
+package auth
 
 import (
 	"crypto/sha256"
@@ -13,10 +13,10 @@ import (
 )
 
 func TestAuthCheck(t *testing.T) {
-	a := NewAuth([]string{"first-token-0123456789", "second-token-0123456789"})
-	none := NewAuth(nil)
+	a := NewTokens([]string{"first-token-0123456789", "second-token-0123456789"})
+	none := NewTokens(nil)
 	cases := []struct {
-		auth   *Auth
+		auth   *Tokens
 		header string
 		ok     bool
 	}{
@@ -68,7 +68,7 @@ func TestAuthCheck(t *testing.T) {
 }
 
 func TestCallersDiffer(t *testing.T) {
-	a := NewAuth([]string{"first-token-0123456789", "second-token-0123456789"})
+	a := NewTokens([]string{"first-token-0123456789", "second-token-0123456789"})
 	ids := map[Caller]bool{}
 	for _, tok := range []string{"first-token-0123456789", "second-token-0123456789"} {
 		var ctx fasthttp.RequestCtx
@@ -86,7 +86,7 @@ func TestCallersDiffer(t *testing.T) {
 
 func TestSetTokensSwapsTheWholeSet(t *testing.T) {
 	const old, added = "old-token-0123456789", "new-token-0123456789"
-	a := NewAuth([]string{old})
+	a := NewTokens([]string{old})
 	check := func(token string, want bool) {
 		t.Helper()
 		var ctx fasthttp.RequestCtx

@@ -1,4 +1,6 @@
-package api
+// Package auth decides who a request comes from: bearer tokens checked
+// against auth.tokens and auth.tokens_file, in constant time.
+package auth
 
 import (
 	"bytes"
@@ -12,7 +14,7 @@ import (
 	"github.com/hotpath/hotpath/internal/problem"
 )
 
-// Auth checks bearer tokens against auth.tokens and auth.tokens_file.
+// Tokens checks bearer tokens against auth.tokens and auth.tokens_file.
 //
 // Tokens are compared as SHA-256 digests, every configured token every
 // time, with subtle.ConstantTimeCompare: the time taken tells an attacker
@@ -20,20 +22,20 @@ import (
 //
 // The token set is swapped whole by SetTokens (a configuration reload):
 // each check reads it once, so it sees the old set or the new one.
-type Auth struct {
+type Tokens struct {
 	digests atomic.Pointer[[][sha256.Size]byte]
 }
 
-// NewAuth returns a checker for tokens; with none, every write is refused.
-func NewAuth(tokens []string) *Auth {
-	a := &Auth{}
+// NewTokens returns a checker for tokens; with none, every write is refused.
+func NewTokens(tokens []string) *Tokens {
+	a := &Tokens{}
 	a.SetTokens(tokens)
 	return a
 }
 
 // SetTokens replaces the accepted tokens for every check that starts from
 // now on.
-func (a *Auth) SetTokens(tokens []string) {
+func (a *Tokens) SetTokens(tokens []string) {
 	digests := make([][sha256.Size]byte, 0, len(tokens))
 	for _, t := range tokens {
 		digests = append(digests, sha256.Sum256([]byte(t)))
@@ -61,7 +63,7 @@ func (c Caller) String() string { return hex.EncodeToString(c[:]) }
 
 // Check returns the caller when the request carries a configured bearer
 // token, else a 401 problem (problem.Write adds WWW-Authenticate: Bearer).
-func (a *Auth) Check(ctx *fasthttp.RequestCtx) (Caller, error) {
+func (a *Tokens) Check(ctx *fasthttp.RequestCtx) (Caller, error) {
 	digests := *a.digests.Load()
 	if len(digests) == 0 {
 		return Caller{}, errWritesDisabled
