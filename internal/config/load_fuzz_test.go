@@ -30,7 +30,7 @@ func FuzzLoad(f *testing.F) {
 		if arg != "" {
 			args = append(args, arg)
 		}
-		cfg, opts, err := Load(args, []string{EnvPrefix + envKey + "=" + envValue})
+		cfg, opts, err := Load(hotpathSpec, args, []string{hotpathSpec.EnvPrefix + envKey + "=" + envValue})
 		switch {
 		case errors.Is(err, flag.ErrHelp), err == nil && opts.Version:
 		case err != nil:

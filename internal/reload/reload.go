@@ -9,8 +9,13 @@
 // two phases: every Part whose keys changed first prepares what it needs
 // without touching what runs (this may fail, and then nothing is applied),
 // then every prepared Part commits with an atomic swap that cannot fail.
-// Keys that need a restart (config.RestartKeys) keep their running values,
+// Keys that need a restart (Spec.RestartKeys) keep their running values,
 // and one warning names each of them that changed.
+//
+// The keys of a program's own sections (config.Section) are reloaded the
+// same way: those tagged reload:"true" are applied by a Part for the
+// section, in the same all-or-nothing reload as the framework's, after the
+// section's Validate has passed on the values the reload would apply.
 package reload
 
 import (
@@ -31,15 +36,21 @@ import (
 
 // Part applies some reloadable keys to one running component.
 type Part struct {
-	// Keys are the reloadable keys (config.ReloadableKeys) the part applies.
+	// Keys are the reloadable keys (Spec.ReloadableKeys) the part applies;
+	// it is prepared when one of them changed.
 	Keys []string
 	// Prepare checks and builds what next needs without changing anything
-	// that runs. The commit it returns swaps that in; it must not fail.
+	// that runs. next is the configuration the reload applies: new values
+	// for the reloadable keys, running ones for the others, sections
+	// included (next.Section(name)). The commit it returns swaps that in;
+	// it must not fail.
 	Prepare func(next config.Config) (commit func(), err error)
 }
 
 // Options configure a Reloader.
 type Options struct {
+	// Spec is the program's (config.Load's): which keys a reload applies.
+	Spec config.Spec
 	// Load reads the configuration from every source, as start-up does.
 	Load func() (config.Config, error)
 	// Running is the configuration the process started with.
@@ -82,10 +93,20 @@ type Reloader struct {
 }
 
 // New returns a Reloader for the running configuration and the parts that
-// apply its reloadable keys. It fails when a reloadable key has no part:
-// such a key would be reported as applied while nothing applies it.
+// apply its reloadable keys. It fails when a reloadable framework key has
+// no part: such a key would be reported as applied while nothing applies
+// it. The sections' reloadable keys are not required to have one: whatever
+// keeps a section's values for the program registers the part for them.
 func New(o Options, parts ...Part) (*Reloader, error) {
-	for _, key := range config.ReloadableKeys {
+	reloadable := o.Spec.ReloadableKeys()
+	var sectionKeys []string
+	for _, sec := range o.Spec.Sections {
+		sectionKeys = append(sectionKeys, sec.Keys()...)
+	}
+	for _, key := range reloadable {
+		if slices.Contains(sectionKeys, key) {
+			continue
+		}
 		if !slices.ContainsFunc(parts, func(p Part) bool { return slices.Contains(p.Keys, key) }) {
 			return nil, fmt.Errorf("reload: no part applies the reloadable key %s", key)
 		}

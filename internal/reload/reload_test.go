@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// hotpathSpec is the reference service's: framework keys only.
+var hotpathSpec = config.Spec{Program: "hotpath", EnvPrefix: "HOTPATH_"}
+
 // fixture is a config file, a reloader reading it, and what it did.
 type fixture struct {
 	path    string
@@ -53,7 +56,7 @@ func (f *fixture) write(t *testing.T, body string) {
 
 func (f *fixture) load() (config.Config, error) {
 	f.loads.Add(1)
-	cfg, _, err := config.Load([]string{"-config", f.path}, nil)
+	cfg, _, err := config.Load(hotpathSpec, []string{"-config", f.path}, nil)
 	return cfg, err
 }
 
@@ -61,7 +64,7 @@ func (f *fixture) load() (config.Config, error) {
 // the named key's Prepare fail.
 func (f *fixture) parts(fail string) []Part {
 	var parts []Part
-	for _, k := range config.ReloadableKeys {
+	for _, k := range hotpathSpec.ReloadableKeys() {
 		parts = append(parts, Part{Keys: []string{k}, Prepare: func(config.Config) (func(), error) {
 			if k == fail {
 				return nil, errors.New("prepare " + k + " failed")
@@ -89,7 +92,7 @@ func (f *fixture) reloader(t *testing.T, signals chan os.Signal, fail string) *R
 		t.Fatal(err)
 	}
 	r, err := New(Options{
-		Load: f.load, Running: running, ConfigPath: f.path, Signals: signals, Debounce: f.debounce,
+		Spec: hotpathSpec, Load: f.load, Running: running, ConfigPath: f.path, Signals: signals, Debounce: f.debounce,
 		Metrics: f.set, Log: slog.New(slog.NewJSONHandler(f.logs, nil)),
 	}, f.parts(fail)...)
 	if err != nil {
@@ -120,9 +123,10 @@ func (f *fixture) counter(result string) uint64 {
 func TestNewRefusesAReloadableKeyWithoutPart(t *testing.T) {
 	f := newFixture(t, "")
 	parts := f.parts("")
-	_, err := New(Options{Load: f.load, Metrics: vm.NewSet(), Log: slog.Default()}, parts[1:]...)
-	if err == nil || !strings.Contains(err.Error(), config.ReloadableKeys[0]) {
-		t.Errorf("New without a part for %s: %v, want an error naming it", config.ReloadableKeys[0], err)
+	first := hotpathSpec.ReloadableKeys()[0]
+	_, err := New(Options{Spec: hotpathSpec, Load: f.load, Metrics: vm.NewSet(), Log: slog.Default()}, parts[1:]...)
+	if err == nil || !strings.Contains(err.Error(), first) {
+		t.Errorf("New without a part for %s: %v, want an error naming it", first, err)
 	}
 }
 
