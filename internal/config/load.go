@@ -67,10 +67,10 @@ type Options struct {
 // the sources comes back as an *Error, except flag.ErrHelp for -h; a spec
 // that fails Check comes back as its error.
 func Load(spec Spec, args, environ []string) (Config, Options, error) {
-	if err := spec.Check(); err != nil {
+	keys, sections, err := spec.checked()
+	if err != nil {
 		return Config{}, Options{}, err
 	}
-	keys, sections, _ := spec.layout() // checked above
 	opts, flagValues, err := parseFlags(spec.Program, args, keys)
 	if err != nil {
 		return Config{}, opts, err

@@ -54,14 +54,19 @@ type Section struct {
 // Load can read, with no key declared twice (by two sections, or by a
 // section and the framework).
 func (s Spec) Check() error {
+	_, _, err := s.checked()
+	return err
+}
+
+// checked is Check returning the layout it checked, which Load reads.
+func (s Spec) checked() (map[string]key, []sectionType, error) {
 	if s.Program == "" {
-		return errors.New("config: Spec.Program is empty: it names the program in messages")
+		return nil, nil, errors.New("config: Spec.Program is empty: it names the program in messages")
 	}
 	if !validPrefix(s.EnvPrefix) {
-		return fmt.Errorf("config: Spec.EnvPrefix %q: want upper-case letters, digits and single underscores, ending in one, such as \"HOTPATH_\"", s.EnvPrefix)
+		return nil, nil, fmt.Errorf("config: Spec.EnvPrefix %q: want upper-case letters, digits and single underscores, ending in one, such as \"HOTPATH_\"", s.EnvPrefix)
 	}
-	_, _, err := s.layout()
-	return err
+	return s.layout()
 }
 
 // Keys lists every configuration key, the framework's and the sections',
