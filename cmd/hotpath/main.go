@@ -50,7 +50,8 @@ func main() {
 // run is main with its inputs and outputs explicit; it returns the exit
 // status: 0 after a clean drain, 1 on a runtime failure, 2 on bad config.
 func run(args, environ []string, stdout, stderr io.Writer) int {
-	cfg, opts, err := loadConfig(args, environ)
+	spec := config.Spec{Program: "hotpath", EnvPrefix: "HOTPATH_"}
+	cfg, opts, err := loadConfig(spec, args, environ)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprintln(stderr, "usage: hotpath [-config config.toml] [-version] [--section.key=value ...]; every key is documented in config.toml")
@@ -202,8 +203,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 
 	reloader, err := reload.New(reload.Options{
+		Spec: spec,
 		Load: func() (config.Config, error) {
-			next, _, err := loadConfig(args, environ)
+			next, _, err := loadConfig(spec, args, environ)
 			return next, err
 		},
 		Running:    cfg,
@@ -298,8 +300,8 @@ func flushAccessLog(access *accesslog.Logger, wait time.Duration) {
 
 // loadConfig reads the configuration from every source, at start-up and
 // at every reload.
-func loadConfig(args, environ []string) (config.Config, config.Options, error) {
-	cfg, opts, err := config.Load(args, environ)
+func loadConfig(spec config.Spec, args, environ []string) (config.Config, config.Options, error) {
+	cfg, opts, err := config.Load(spec, args, environ)
 	if prefork.IsChild() {
 		// Children share both ports with their siblings.
 		cfg.Server.ReusePort = true

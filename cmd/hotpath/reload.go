@@ -28,9 +28,9 @@ type live struct {
 	tracer *tracing.Tracer
 }
 
-// reloadParts says which component takes which reloadable key
-// (config.ReloadableKeys), one Part each. A new reloadable key gets its
-// line here.
+// reloadParts says which component takes which reloadable framework key
+// (config.Spec.ReloadableKeys), one Part each. A new reloadable key gets
+// its line here.
 func reloadParts(l live) []reload.Part {
 	return []reload.Part{
 		{

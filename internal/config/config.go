@@ -1,6 +1,50 @@
-// Package config holds hotpath's configuration: the typed Config, its
-// defaults, and the layered loading (defaults, TOML file, environment, flags)
-// with strict validation.
+// Package config holds the configuration of a program built on hotpath:
+// the typed Config of the framework keys, its defaults, the sections a
+// program declares, and the layered loading (defaults, TOML file,
+// environment, flags) with strict validation.
+//
+// A program describes itself with a Spec: its name in messages, its
+// environment prefix (HOTPATH_ for hotpath, so HOTPATH_SERVER__ADDR sets
+// server.addr; NOTES_ for a service named notes) and its Sections. A
+// Section is a struct whose field values are the defaults:
+//
+//	type NotesConfig struct {
+//		// MaxNotes caps the notes stored.
+//		MaxNotes int `koanf:"max_notes" reload:"true"`
+//		// Expiry is how long a note is kept.
+//		Expiry time.Duration `koanf:"expiry"`
+//	}
+//	spec := config.Spec{Program: "notes", EnvPrefix: "NOTES_", Sections: []config.Section{
+//		{Name: "notes", Defaults: &NotesConfig{MaxNotes: 10000, Expiry: 24 * time.Hour}},
+//	}}
+//
+// Its keys are notes.max_notes and notes.expiry, read from the [notes]
+// table of the TOML file, from NOTES_NOTES__MAX_NOTES and from
+// --notes.max_notes=N exactly as framework keys are: an unknown key of the
+// section or a bad value stops Load with an *Error naming the key and its
+// source. The rules:
+//
+//   - Name is 1..64 of a-z, 0-9 and single underscores, starting with a
+//     letter and not ending with an underscore (the same for each koanf
+//     tag), and not "upstreams". It may name a framework section ("api"),
+//     adding keys to it; a key that exists already, or a section declared
+//     twice, is refused by Spec.Check, which Load calls first.
+//   - Every exported field is a key and needs a koanf tag, except those
+//     tagged koanf:"-", which keep their Defaults value. A key's type is
+//     string, bool, int, float64, time.Duration, []string (a TOML array or
+//     comma-separated text), or a struct whose pointer is an
+//     encoding.TextUnmarshaler (ratelimit.Rate); named variants of the
+//     others are refused.
+//   - A field tagged reload:"true" is applied by a reload; the others keep
+//     their running values until a restart, and a reload names them.
+//   - If *T has Validate() error, it runs after decoding, at start-up and
+//     at every reload, on a copy; a *Error with a Key without a dot names a
+//     key of the section.
+//
+// Config.Section(name) returns a pointer to a fresh copy of a section's
+// decoded value; Reloaded and Hash cover the sections' keys. A Config is a
+// value that is copied around: its section values are never changed in
+// place, so no copy can change another.
 package config
 
 import (
@@ -27,6 +71,10 @@ type Config struct {
 	// Upstreams are the other services hotpath calls, by name: the TOML
 	// tables [upstreams.NAME]. Every call goes through internal/upstream.
 	Upstreams map[string]Upstream `koanf:"upstreams"`
+
+	// sections are the decoded values of the Spec's sections, in name
+	// order (Section reads them).
+	sections []sectionValue
 }
 
 // Server configures the application listener.

@@ -12,6 +12,9 @@ import (
 	"github.com/hotpath/hotpath/internal/ratelimit"
 )
 
+// hotpathSpec is the reference service's: framework keys only.
+var hotpathSpec = Spec{Program: "hotpath", EnvPrefix: "HOTPATH_"}
+
 func writeFile(t *testing.T, body string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.toml")
@@ -22,7 +25,7 @@ func writeFile(t *testing.T, body string) string {
 }
 
 func TestDefaultsMatchRepositoryConfigFile(t *testing.T) {
-	cfg, _, err := Load([]string{"-config", "../../config.toml"}, nil)
+	cfg, _, err := Load(hotpathSpec, []string{"-config", "../../config.toml"}, nil)
 	if err != nil {
 		t.Fatalf("load repository config.toml: %v", err)
 	}
@@ -42,7 +45,7 @@ access_sample = 0.5
 `)
 	env := []string{"HOTPATH_SERVER__ADDR=:7002", "HOTPATH_LOG__ACCESS_SAMPLE=0.25", "HOTPATH_AUTH__TOKENS=aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb", "HOTPATH_TEST_POSTGRES_DSN=ignored", "PATH=/bin"}
 	args := []string{"-config", path, "--server.addr=:7003", "--admin.pprof"}
-	cfg, opts, err := Load(args, env)
+	cfg, opts, err := Load(hotpathSpec, args, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,10 +67,10 @@ access_sample = 0.5
 
 func TestMissingDefaultFileIsFineButNamedFileIsNot(t *testing.T) {
 	t.Chdir(t.TempDir())
-	if _, _, err := Load(nil, nil); err != nil {
+	if _, _, err := Load(hotpathSpec, nil, nil); err != nil {
 		t.Errorf("no config.toml and no -config: %v, want defaults", err)
 	}
-	_, _, err := Load([]string{"-config", "nope.toml"}, nil)
+	_, _, err := Load(hotpathSpec, []string{"-config", "nope.toml"}, nil)
 	var ce *Error
 	if !errors.As(err, &ce) || ce.Key != "-config" {
 		t.Errorf("missing named file: err = %v, want a config error about -config", err)
@@ -75,7 +78,7 @@ func TestMissingDefaultFileIsFineButNamedFileIsNot(t *testing.T) {
 }
 
 func TestVersionFlagSkipsLoading(t *testing.T) {
-	_, opts, err := Load([]string{"-version", "-config", "does-not-exist.toml"}, []string{"HOTPATH_SERVER__ADDR=bad"})
+	_, opts, err := Load(hotpathSpec, []string{"-version", "-config", "does-not-exist.toml"}, []string{"HOTPATH_SERVER__ADDR=bad"})
 	if err != nil || !opts.Version {
 		t.Errorf("-version: opts %+v err %v, want Version and no error", opts, err)
 	}
@@ -136,7 +139,7 @@ func TestInvalidConfigNamesTheKey(t *testing.T) {
 			} else {
 				args = append([]string{"-config", writeFile(t, "")}, args...)
 			}
-			_, _, err := Load(args, tc.env)
+			_, _, err := Load(hotpathSpec, args, tc.env)
 			var ce *Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("file %q env %v args %v: err = %v, want *Error", tc.file, tc.env, tc.args, err)
@@ -169,7 +172,7 @@ func TestInvalidValueNamesItsSource(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := Load(append([]string{"-config", file}, tc.args...), tc.env)
+			_, _, err := Load(hotpathSpec, append([]string{"-config", file}, tc.args...), tc.env)
 			if tc.wantSource == "" {
 				if err != nil {
 					t.Fatalf("Load: %v, want the flag to override the file's bad value", err)
@@ -200,7 +203,7 @@ func TestRateLimitKeysFromEverySource(t *testing.T) {
 		{args: []string{"--limits.anonymous_writes=5/s"}, want: Limits{AnonymousWrites: ratelimit.Rate{N: 5, Per: time.Second}}},
 	}
 	for _, tc := range cases {
-		cfg, _, err := Load(append([]string{"-config", writeFile(t, tc.file)}, tc.args...), tc.env)
+		cfg, _, err := Load(hotpathSpec, append([]string{"-config", writeFile(t, tc.file)}, tc.args...), tc.env)
 		if err != nil || cfg.Limits != tc.want {
 			t.Errorf("file %q env %v args %v: %+v, %v; want %+v", tc.file, tc.env, tc.args, cfg.Limits, err, tc.want)
 		}

@@ -20,10 +20,6 @@ import (
 	"github.com/knadh/koanf/v2"
 )
 
-// EnvPrefix starts every environment variable hotpath reads as configuration:
-// HOTPATH_SECTION__KEY sets section.key.
-const EnvPrefix = "HOTPATH_"
-
 // Error is a configuration mistake: it names the key and the reason. The
 // process stops with exit status 2 on it.
 type Error struct {
@@ -62,14 +58,20 @@ type Options struct {
 	Version bool
 }
 
-// Load builds the configuration from, lowest precedence first, the defaults
-// in code, the TOML file named by -config (default config.toml; a missing
-// default file is fine, a missing named file is not), the HOTPATH_
-// environment variables in environ, and the --section.key flags in args.
-// Every mistake comes back as an *Error, except flag.ErrHelp for -h.
-func Load(args, environ []string) (Config, Options, error) {
-	keys := keysOf(reflect.TypeOf(Config{}))
-	opts, flagValues, err := parseFlags(args, keys)
+// Load builds the configuration of the framework keys and of spec's
+// sections from, lowest precedence first, the defaults in code (Default()
+// and each Section's Defaults), the TOML file named by -config (default
+// config.toml; a missing default file is fine, a missing named file is
+// not), the environment variables in environ that start with
+// spec.EnvPrefix, and the --section.key flags in args. Every mistake in
+// the sources comes back as an *Error, except flag.ErrHelp for -h; a spec
+// that fails Check comes back as its error.
+func Load(spec Spec, args, environ []string) (Config, Options, error) {
+	keys, sections, err := spec.checked()
+	if err != nil {
+		return Config{}, Options{}, err
+	}
+	opts, flagValues, err := parseFlags(spec.Program, args, keys)
 	if err != nil {
 		return Config{}, opts, err
 	}
@@ -78,7 +80,7 @@ func Load(args, environ []string) (Config, Options, error) {
 	}
 
 	k := koanf.New(".")
-	if err := k.Load(confmap.Provider(defaultMap(keys), "."), nil); err != nil {
+	if err := k.Load(confmap.Provider(defaultMap(keys, sections), "."), nil); err != nil {
 		return Config{}, opts, fmt.Errorf("config: load defaults: %w", err)
 	}
 
@@ -93,24 +95,25 @@ func Load(args, environ []string) (Config, Options, error) {
 		if err := fk.Load(file.Provider(path), toml.Parser()); err != nil {
 			return Config{}, opts, fileError(path, err)
 		}
-		if err := merge(k, fk, keys, func(key string) string { return path }, from); err != nil {
+		if err := merge(spec.Program, k, fk, keys, func(key string) string { return path }, from); err != nil {
 			return Config{}, opts, err
 		}
 	}
 
-	if err := checkEnvNames(environ); err != nil {
+	if err := checkEnvNames(spec.EnvPrefix, environ); err != nil {
 		return Config{}, opts, err
 	}
 	ek := koanf.New(".")
 	err = ek.Load(env.Provider(".", env.Opt{
-		Prefix:        EnvPrefix,
-		TransformFunc: envKey,
+		Prefix:        spec.EnvPrefix,
+		TransformFunc: func(name, value string) (string, any) { return envKey(spec.EnvPrefix, name, value) },
 		EnvironFunc:   func() []string { return environ },
 	}), nil)
 	if err != nil {
 		return Config{}, opts, fmt.Errorf("config: read environment: %w", err)
 	}
-	if err := merge(k, ek, keys, envSource, from); err != nil {
+	envSource := func(key string) string { return envSource(spec.EnvPrefix, key) }
+	if err := merge(spec.Program, k, ek, keys, envSource, from); err != nil {
 		return Config{}, opts, err
 	}
 
@@ -118,12 +121,12 @@ func Load(args, environ []string) (Config, Options, error) {
 	if err := fl.Load(confmap.Provider(flagValues, "."), nil); err != nil {
 		return Config{}, opts, fmt.Errorf("config: read flags: %w", err)
 	}
-	if err := merge(k, fl, keys, func(key string) string { return "flag --" + key }, from); err != nil {
+	if err := merge(spec.Program, k, fl, keys, func(key string) string { return "flag --" + key }, from); err != nil {
 		return Config{}, opts, err
 	}
 
 	var cfg Config
-	if err := decode(k, keys, &cfg); err != nil {
+	if err := decode(k, keys, sections, &cfg); err != nil {
 		return Config{}, opts, withSource(err, from)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -157,11 +160,13 @@ func withSource(err error, from map[string]string) error {
 	return err
 }
 
-// key is one configuration key and where its value lives in Config.
+// key is one configuration key and where its value lives: in Config, or
+// in the struct of the section named section.
 type key struct {
-	name  string
-	index []int
-	typ   reflect.Type
+	name    string
+	section string // "" for a framework key
+	index   []int
+	typ     reflect.Type
 }
 
 // keysOf lists every leaf key of the config struct type, section.key.
@@ -171,8 +176,8 @@ func keysOf(t reflect.Type) map[string]key {
 	out := map[string]key{}
 	for i := 0; i < t.NumField(); i++ {
 		sec := t.Field(i)
-		if sec.Type.Kind() == reflect.Map {
-			continue
+		if sec.Type.Kind() == reflect.Map || !sec.IsExported() {
+			continue // the upstream tables, the sections' values
 		}
 		for j := 0; j < sec.Type.NumField(); j++ {
 			f := sec.Type.Field(j)
@@ -228,19 +233,27 @@ func validUpstreamName(n string) bool {
 	return true
 }
 
-// defaultMap renders Default() as the lowest configuration layer.
-func defaultMap(keys map[string]key) map[string]any {
+// defaultMap renders Default() and the sections' Defaults as the lowest
+// configuration layer.
+func defaultMap(keys map[string]key, sections []sectionType) map[string]any {
 	def := reflect.ValueOf(Default())
 	m := make(map[string]any, len(keys))
 	for name, kk := range keys {
-		m[name] = def.FieldByIndex(kk.index).Interface()
+		if kk.section == "" {
+			m[name] = def.FieldByIndex(kk.index).Interface()
+		}
+	}
+	for _, st := range sections {
+		for _, f := range st.fields {
+			m[f.key] = st.defaults.FieldByIndex(f.index).Interface()
+		}
 	}
 	return m
 }
 
 // merge checks that every key of one layer is known, then lays it over k,
 // noting in from which source each key's value now comes from.
-func merge(k, layer *koanf.Koanf, keys map[string]key, source func(string) string, from map[string]string) error {
+func merge(program string, k, layer *koanf.Koanf, keys map[string]key, source func(string) string, from map[string]string) error {
 	names := layer.Keys()
 	sort.Strings(names)
 	for _, name := range names {
@@ -254,21 +267,23 @@ func merge(k, layer *koanf.Koanf, keys map[string]key, source func(string) strin
 			}
 			continue
 		}
-		return &Error{Key: name, Source: source(name), Reason: reasonUnknownKey}
+		return &Error{Key: name, Source: source(name), Reason: reasonUnknownKey(program)}
 	}
 	return k.Merge(layer)
 }
 
-// reasonUnknownKey is the one wording for a key hotpath does not read,
+// reasonUnknownKey is the one wording for a key the program does not read,
 // whichever source (file, environment, flag) named it.
-const reasonUnknownKey = "unknown key; see config.toml for the keys hotpath reads"
+func reasonUnknownKey(program string) string {
+	return "unknown key; see config.toml for the keys " + program + " reads"
+}
 
-// envKey maps HOTPATH_SERVER__READ_TIMEOUT to server.read_timeout and
-// HOTPATH_UPSTREAMS__NAME__URL to upstreams.name.url. Variables
-// without the section separator (such as HOTPATH_TEST_POSTGRES_DSN) are not
-// configuration and are ignored.
-func envKey(name, value string) (string, any) {
-	rest := strings.TrimPrefix(name, EnvPrefix)
+// envKey maps, with the prefix HOTPATH_, HOTPATH_SERVER__READ_TIMEOUT to
+// server.read_timeout and HOTPATH_UPSTREAMS__NAME__URL to
+// upstreams.name.url. Variables without the section separator (such as
+// HOTPATH_TEST_POSTGRES_DSN) are not configuration and are ignored.
+func envKey(prefix, name, value string) (string, any) {
+	rest := strings.TrimPrefix(name, prefix)
 	section, k, ok := strings.Cut(rest, "__")
 	if !ok || section == "" || k == "" {
 		return "", nil
@@ -276,32 +291,33 @@ func envKey(name, value string) (string, any) {
 	return strings.ToLower(section) + "." + strings.ReplaceAll(strings.ToLower(k), "__", "."), value
 }
 
-// checkEnvNames refuses a HOTPATH_ variable that holds the section
-// separator but no section or no key (HOTPATH__ADDR, HOTPATH_SERVER__): it
-// was meant as configuration, and ignoring it would hide the mistake.
-func checkEnvNames(environ []string) error {
+// checkEnvNames refuses a variable of the prefix (HOTPATH_) that holds the
+// section separator but no section or no key (HOTPATH__ADDR,
+// HOTPATH_SERVER__): it was meant as configuration, and ignoring it would
+// hide the mistake.
+func checkEnvNames(prefix string, environ []string) error {
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		rest, ok := strings.CutPrefix(name, EnvPrefix)
+		rest, ok := strings.CutPrefix(name, prefix)
 		if !ok || !strings.Contains("_"+rest, "__") {
 			continue // not configuration, such as HOTPATH_TEST_POSTGRES_DSN
 		}
 		if section, key, _ := strings.Cut(rest, "__"); section == "" || key == "" || strings.HasPrefix(section, "_") {
-			return &Error{Key: name, Source: "environment", Reason: "names no section or no key; configuration variables look like HOTPATH_SECTION__KEY"}
+			return &Error{Key: name, Source: "environment", Reason: "names no section or no key; configuration variables look like " + prefix + "SECTION__KEY"}
 		}
 	}
 	return nil
 }
 
-func envSource(key string) string {
-	return "environment " + EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__"))
+func envSource(prefix, key string) string {
+	return "environment " + prefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__"))
 }
 
 // parseFlags reads -config, -version and one --section.key flag per key.
 // Only flags given on the command line are returned as values.
-func parseFlags(args []string, keys map[string]key) (Options, map[string]any, error) {
+func parseFlags(program string, args []string, keys map[string]key) (Options, map[string]any, error) {
 	var opts Options
-	fs := flag.NewFlagSet("hotpath", flag.ContinueOnError)
+	fs := flag.NewFlagSet(program, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&opts.Path, "config", "", "TOML configuration file (default config.toml)")
 	fs.BoolVar(&opts.Version, "version", false, "print the version and exit")
@@ -325,7 +341,7 @@ func parseFlags(args []string, keys map[string]key) (Options, map[string]any, er
 		if errors.Is(err, flag.ErrHelp) {
 			return opts, nil, err
 		}
-		return opts, nil, flagError(err)
+		return opts, nil, flagError(program, err)
 	}
 	if fs.NArg() > 0 {
 		return opts, nil, &Error{Key: fs.Arg(0), Source: "command line", Reason: "unexpected argument; flags look like --server.addr=:8081"}
@@ -336,7 +352,7 @@ func parseFlags(args []string, keys map[string]key) (Options, map[string]any, er
 // flagError rewords the flag package's errors in the words the other
 // sources use, so a typo reads the same on the command line as in the
 // environment.
-func flagError(err error) error {
+func flagError(program string, err error) error {
 	msg := err.Error()
 	name := "flag"
 	if i := strings.Index(msg, "-"); i >= 0 {
@@ -345,9 +361,9 @@ func flagError(err error) error {
 	isKey := strings.Contains(name, ".")
 	switch {
 	case strings.HasPrefix(msg, "flag provided but not defined") && isKey:
-		return &Error{Key: name, Source: "flag --" + name, Reason: reasonUnknownKey}
+		return &Error{Key: name, Source: "flag --" + name, Reason: reasonUnknownKey(program)}
 	case strings.HasPrefix(msg, "flag provided but not defined"):
-		return &Error{Key: "-" + name, Source: "command line", Reason: "unknown flag; hotpath takes -config PATH, -version and --section.key=value for any key in config.toml"}
+		return &Error{Key: "-" + name, Source: "command line", Reason: "unknown flag; " + program + " takes -config PATH, -version and --section.key=value for any key in config.toml"}
 	case strings.HasPrefix(msg, "flag needs an argument") && isKey:
 		return &Error{Key: name, Source: "flag --" + name, Reason: "needs a value: --" + name + "=VALUE"}
 	case strings.HasPrefix(msg, "flag needs an argument"):
@@ -373,9 +389,15 @@ func (f *flagValue) Set(s string) error {
 // IsBoolFlag lets --admin.pprof stand for --admin.pprof=true.
 func (f *flagValue) IsBoolFlag() bool { return f.isBool }
 
-// decode converts every merged value to its field's type.
-func decode(k *koanf.Koanf, keys map[string]key, cfg *Config) error {
+// decode converts every merged value to its field's type, into cfg or into
+// a new value of its section's struct, which starts as a copy of the
+// section's Defaults (for its fields that are no keys).
+func decode(k *koanf.Koanf, keys map[string]key, sections []sectionType, cfg *Config) error {
 	root := reflect.ValueOf(cfg).Elem()
+	values := make(map[string]reflect.Value, len(sections))
+	for _, st := range sections {
+		values[st.name] = cloneSection(st.defaults)
+	}
 	names := make([]string, 0, len(keys))
 	for name := range keys {
 		names = append(names, name)
@@ -394,7 +416,14 @@ func decode(k *koanf.Koanf, keys map[string]key, cfg *Config) error {
 		if err != nil {
 			return &Error{Key: name, Reason: err.Error()}
 		}
+		if kk.section != "" {
+			values[kk.section].FieldByIndex(kk.index).Set(v)
+			continue
+		}
 		root.FieldByIndex(kk.index).Set(v)
+	}
+	for _, st := range sections { // in name order
+		cfg.sections = append(cfg.sections, sectionValue{name: st.name, value: values[st.name]})
 	}
 	return decodeUpstreams(k, cfg)
 }

@@ -4,21 +4,24 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
 )
 
-// ReloadableKeys are the keys a running process applies when it reloads
-// its configuration (SIGHUP, or a watched file changing). Every other key is
-// in RestartKeys and keeps its start-up value until the process restarts.
+// reloadableKeys are the framework keys a running process applies when it
+// reloads its configuration (SIGHUP, or a watched file changing). Every
+// other framework key is in restartKeys and keeps its start-up value until
+// the process restarts. A section's keys say which they are with their
+// reload tag; Spec.ReloadableKeys and Spec.RestartKeys list both kinds.
 //
-// To make a key reloadable: move it here from RestartKeys, give the
-// component it configures an atomic swap, and register a reload.Part that
-// applies it in cmd/hotpath (the reloader refuses to start while a key
+// To make a framework key reloadable: move it here from restartKeys, give
+// the component it configures an atomic swap, and register a reload.Part
+// that applies it in cmd/hotpath (the reloader refuses to start while a key
 // here has no part).
-var ReloadableKeys = []string{
+var reloadableKeys = []string{
 	"api.max_fortunes",
 	"auth.tokens",
 	"auth.tokens_file",
@@ -36,10 +39,10 @@ var ReloadableKeys = []string{
 	"webhooks.urls",
 }
 
-// RestartKeys are the keys that need a restart: listeners, the database,
-// buffers and timeouts fixed when a component starts. "upstreams" stands
-// for every key of every [upstreams.NAME] table.
-var RestartKeys = []string{
+// restartKeys are the framework keys that need a restart: listeners, the
+// database, buffers and timeouts fixed when a component starts. "upstreams"
+// stands for every key of every [upstreams.NAME] table.
+var restartKeys = []string{
 	"admin.addr",
 	"admin.pprof",
 	"api.idempotency_ttl",
@@ -81,38 +84,27 @@ var RestartKeys = []string{
 	"webhooks.timeout",
 }
 
-// Keys lists every configuration key in name order, with "upstreams"
-// standing for the [upstreams.NAME] tables.
-func Keys() []string {
-	keys := keysOf(reflect.TypeOf(Config{}))
-	out := make([]string, 0, len(keys)+1)
-	for name := range keys {
-		out = append(out, name)
-	}
-	out = append(out, "upstreams")
-	sort.Strings(out)
-	return out
-}
-
 // Reloaded compares next, a freshly loaded configuration, with c, the one
 // running. It returns the configuration to run from now on: next's values
 // for the reloadable keys, c's for the others. changed lists the reloadable
 // keys whose values differ (auth.tokens_file also when only the file's
 // content did); restart lists the other keys that differ, which keep their
-// running values.
+// running values. Both lists are in name order and cover c's sections'
+// keys, reloadable when tagged reload:"true". Its sections are new values;
+// like every section value, they are never changed in place.
 func (c Config) Reloaded(next Config) (applied Config, changed, restart []string) {
 	applied = c
 	from, to := reflect.ValueOf(next), reflect.ValueOf(&applied).Elem()
 	old := reflect.ValueOf(c)
 	keys := keysOf(reflect.TypeOf(Config{}))
-	for _, name := range Keys() {
+	for _, name := range (Spec{}).Keys() {
 		var differs bool
 		if name == "upstreams" {
 			differs = !reflect.DeepEqual(c.Upstreams, next.Upstreams)
 		} else {
 			idx := keys[name].index
 			differs = !equalValue(old.FieldByIndex(idx), from.FieldByIndex(idx))
-			if slices.Contains(ReloadableKeys, name) {
+			if slices.Contains(reloadableKeys, name) {
 				to.FieldByIndex(idx).Set(from.FieldByIndex(idx))
 			}
 		}
@@ -122,11 +114,47 @@ func (c Config) Reloaded(next Config) (applied Config, changed, restart []string
 		}
 		switch {
 		case !differs:
-		case slices.Contains(ReloadableKeys, name):
+		case slices.Contains(reloadableKeys, name):
 			changed = append(changed, name)
 		default:
 			restart = append(restart, name)
 		}
+	}
+	var sectionChanged, sectionRestart []string
+	applied.sections, sectionChanged, sectionRestart = reloadedSections(c.sections, next.sections)
+	if len(sectionChanged)+len(sectionRestart) > 0 {
+		changed, restart = append(changed, sectionChanged...), append(restart, sectionRestart...)
+		sort.Strings(changed)
+		sort.Strings(restart)
+	}
+	return applied, changed, restart
+}
+
+// reloadedSections does Reloaded's work for the sections: each applied
+// section is a new value, running's with next's reloadable keys. A section
+// next lacks keeps its running value; one only next has is ignored, as a
+// section a reload cannot add.
+func reloadedSections(running, next []sectionValue) (applied []sectionValue, changed, restart []string) {
+	for _, sv := range running {
+		i := slices.IndexFunc(next, func(n sectionValue) bool { return n.name == sv.name && n.value.Type() == sv.value.Type() })
+		if i < 0 {
+			applied = append(applied, sv)
+			continue
+		}
+		v := cloneSection(sv.value)
+		to := next[i].value
+		for _, f := range storedFields(sv) {
+			if equalValue(sv.value.FieldByIndex(f.index), to.FieldByIndex(f.index)) {
+				continue
+			}
+			if !f.reload {
+				restart = append(restart, f.key)
+				continue
+			}
+			changed = append(changed, f.key)
+			v.FieldByIndex(f.index).Set(to.FieldByIndex(f.index))
+		}
+		applied = append(applied, sectionValue{name: sv.name, value: v})
 	}
 	return applied, changed, restart
 }
@@ -148,16 +176,11 @@ func (c Config) Hash() string {
 	h := sha256.New()
 	v := reflect.ValueOf(c)
 	keys := keysOf(reflect.TypeOf(Config{}))
-	for _, name := range Keys() {
+	for _, name := range (Spec{}).Keys() {
 		if name == "upstreams" {
 			continue
 		}
-		f := v.FieldByIndex(keys[name].index)
-		if f.Kind() == reflect.Slice { // nil and empty alike
-			fmt.Fprintf(h, "%s=%q\n", name, strings.Join(f.Interface().([]string), "\x00"))
-			continue
-		}
-		fmt.Fprintf(h, "%s=%#v\n", name, f.Interface())
+		hashValue(h, name, v.FieldByIndex(keys[name].index))
 	}
 	names := make([]string, 0, len(c.Upstreams))
 	for n := range c.Upstreams {
@@ -168,5 +191,21 @@ func (c Config) Hash() string {
 		fmt.Fprintf(h, "upstreams.%s=%#v\n", n, c.Upstreams[n])
 	}
 	fmt.Fprintf(h, "auth.tokens_file content=%s\n", strings.Join(c.Auth.FileTokens, "\n"))
+	// After every framework key, so that a configuration without sections
+	// keeps the hash it had before sections existed.
+	for _, sv := range c.sections {
+		for _, f := range storedFields(sv) {
+			hashValue(h, f.key, sv.value.FieldByIndex(f.index))
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// hashValue writes one key's value to the hash h.
+func hashValue(h io.Writer, name string, f reflect.Value) {
+	if f.Kind() == reflect.Slice { // nil and empty alike
+		fmt.Fprintf(h, "%s=%q\n", name, strings.Join(f.Interface().([]string), "\x00"))
+		return
+	}
+	fmt.Fprintf(h, "%s=%#v\n", name, f.Interface())
 }

@@ -9,17 +9,17 @@ import (
 	"testing"
 )
 
-// TestEveryKeyIsReloadableOrRestartOnly makes a new key take a side: a key
-// in neither list would be silently ignored by a reload.
+// TestEveryKeyIsReloadableOrRestartOnly makes a new framework key take a
+// side: a key in neither list would be silently ignored by a reload.
 func TestEveryKeyIsReloadableOrRestartOnly(t *testing.T) {
-	keys := Keys()
+	keys := hotpathSpec.Keys()
 	for _, k := range keys {
-		r, s := slices.Contains(ReloadableKeys, k), slices.Contains(RestartKeys, k)
+		r, s := slices.Contains(reloadableKeys, k), slices.Contains(restartKeys, k)
 		if r == s {
-			t.Errorf("%s: in ReloadableKeys %v, in RestartKeys %v; want exactly one (internal/config/reloadable.go)", k, r, s)
+			t.Errorf("%s: in reloadableKeys %v, in restartKeys %v; want exactly one (internal/config/reloadable.go)", k, r, s)
 		}
 	}
-	for _, list := range [][]string{ReloadableKeys, RestartKeys} {
+	for _, list := range [][]string{reloadableKeys, restartKeys} {
 		for _, k := range list {
 			if !slices.Contains(keys, k) {
 				t.Errorf("%s is listed but is no configuration key", k)
@@ -100,7 +100,7 @@ func TestTokensFile(t *testing.T) {
 		return p
 	}
 	good := write("good", "# rotated 2025-01\n  aaaaaaaaaaaaaaaa  \n\n#bbbbbbbbbbbbbbbb\ncccccccccccccccc\n")
-	cfg, _, err := Load([]string{"-config", write("c.toml", ""), "--auth.tokens_file=" + good}, []string{"HOTPATH_AUTH__TOKENS=dddddddddddddddd"})
+	cfg, _, err := Load(hotpathSpec, []string{"-config", write("c.toml", ""), "--auth.tokens_file=" + good}, []string{"HOTPATH_AUTH__TOKENS=dddddddddddddddd"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestTokensFile(t *testing.T) {
 		{"missing", filepath.Join(dir, "absent"), "no such file"},
 		{"directory", dir, "is a directory"},
 	} {
-		_, _, err := Load([]string{"-config", write("c.toml", ""), "--auth.tokens_file=" + tc.path}, nil)
+		_, _, err := Load(hotpathSpec, []string{"-config", write("c.toml", ""), "--auth.tokens_file=" + tc.path}, nil)
 		var ce *Error
 		if !errors.As(err, &ce) || ce.Key != "auth.tokens_file" || ce.Source != "flag --auth.tokens_file" || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err %v, want a config error naming auth.tokens_file, its flag and %q", tc.name, err, tc.want)
@@ -154,7 +154,7 @@ func TestConfigFileMarksEveryKey(t *testing.T) {
 			j--
 		}
 		want := "# [restart] "
-		if slices.Contains(ReloadableKeys, key) {
+		if hotpathSpec.Reloadable(key) {
 			want = "# [reloads] "
 		}
 		if j == i || !strings.HasPrefix(lines[j], want) {
@@ -162,7 +162,7 @@ func TestConfigFileMarksEveryKey(t *testing.T) {
 		}
 		seen++
 	}
-	if want := len(Keys()) - 1; seen != want { // "upstreams" has only an example
+	if want := len(hotpathSpec.Keys()) - 1; seen != want { // "upstreams" has only an example
 		t.Errorf("config.toml has %d keys, want %d", seen, want)
 	}
 }

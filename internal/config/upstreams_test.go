@@ -19,7 +19,7 @@ timeout = "300ms"
 `)
 	env := []string{"HOTPATH_UPSTREAMS__PAYMENTS__MAX_CONNS=7", "HOTPATH_UPSTREAMS__SEARCH__URL=http://search:80"}
 	args := []string{"-config", path, "--upstreams.payments.timeout=1s", "--upstreams.search.breaker_cooldown=9s"}
-	cfg, _, err := Load(args, env)
+	cfg, _, err := Load(hotpathSpec, args, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestUpstreamMistakesStopStartUp(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			args := append([]string{"-config", writeFile(t, c.toml)}, c.args...)
-			_, _, err := Load(args, c.env)
+			_, _, err := Load(hotpathSpec, args, c.env)
 			var ce *Error
 			if !errors.As(err, &ce) || ce.Key != c.key {
 				t.Fatalf("Load(%q, env %q) = %v, want a config error naming %s", args, c.env, err, c.key)

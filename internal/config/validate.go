@@ -14,7 +14,8 @@ import (
 )
 
 // Validate checks every value that decoding alone cannot: ranges, addresses,
-// enumerations. The first problem found is returned as an *Error.
+// enumerations, and what each section's own Validate checks. The first
+// problem found is returned as an *Error.
 func (c *Config) Validate() error {
 	checks := []struct {
 		key string
@@ -69,7 +70,10 @@ func (c *Config) Validate() error {
 			return &Error{Key: ch.key, Reason: ch.err.Error()}
 		}
 	}
-	return c.validateUpstreams()
+	if err := c.validateUpstreams(); err != nil {
+		return err
+	}
+	return c.validateSections()
 }
 
 // validateUpstreams checks every [upstreams.NAME] table, in name order so

@@ -9,8 +9,14 @@
 // two phases: every Part whose keys changed first prepares what it needs
 // without touching what runs (this may fail, and then nothing is applied),
 // then every prepared Part commits with an atomic swap that cannot fail.
-// Keys that need a restart (config.RestartKeys) keep their running values,
+// Keys that need a restart (Spec.RestartKeys) keep their running values,
 // and one warning names each of them that changed.
+//
+// The keys of a program's own sections (config.Section) are reloaded the
+// same way: those tagged reload:"true" are applied by a Part for the
+// section (SectionPart), in the same all-or-nothing reload as the
+// framework's, after the section's Validate has passed on the values the
+// reload would apply.
 package reload
 
 import (
@@ -31,15 +37,40 @@ import (
 
 // Part applies some reloadable keys to one running component.
 type Part struct {
-	// Keys are the reloadable keys (config.ReloadableKeys) the part applies.
+	// Keys are the reloadable keys (Spec.ReloadableKeys) the part applies;
+	// it is prepared when one of them changed.
 	Keys []string
 	// Prepare checks and builds what next needs without changing anything
-	// that runs. The commit it returns swaps that in; it must not fail.
+	// that runs. next is the configuration the reload applies: new values
+	// for the reloadable keys, running ones for the others, sections
+	// included (next.Section(name)). The commit it returns swaps that in;
+	// it must not fail.
 	Prepare func(next config.Config) (commit func(), err error)
+}
+
+// SectionPart returns the Part that applies the reloadable keys of sec
+// (those tagged reload:"true"). prepare gets what next.Section(sec.Name)
+// gives: a pointer to a fresh copy of the section's struct, of the type
+// sec.Defaults points to, with the new values of its reloadable keys and
+// the running values of the others. Like any Prepare it changes nothing
+// that runs and returns the commit that swaps the new values in.
+func SectionPart(sec config.Section, prepare func(next any) (commit func(), err error)) Part {
+	return Part{
+		Keys: sec.ReloadableKeys(),
+		Prepare: func(next config.Config) (func(), error) {
+			v := next.Section(sec.Name)
+			if v == nil {
+				return nil, fmt.Errorf("reload: the configuration has no section %s", sec.Name)
+			}
+			return prepare(v)
+		},
+	}
 }
 
 // Options configure a Reloader.
 type Options struct {
+	// Spec is the program's (config.Load's): which keys a reload applies.
+	Spec config.Spec
 	// Load reads the configuration from every source, as start-up does.
 	Load func() (config.Config, error)
 	// Running is the configuration the process started with.
@@ -82,12 +113,31 @@ type Reloader struct {
 }
 
 // New returns a Reloader for the running configuration and the parts that
-// apply its reloadable keys. It fails when a reloadable key has no part:
-// such a key would be reported as applied while nothing applies it.
+// apply its reloadable keys. It fails when a reloadable framework key has
+// no part (such a key would be reported as applied while nothing applies
+// it) and when a part lists a key no reload applies (it would never be
+// prepared). The sections' reloadable keys are not required to have one:
+// whatever keeps a section's values for the program registers the part for
+// them (SectionPart).
 func New(o Options, parts ...Part) (*Reloader, error) {
-	for _, key := range config.ReloadableKeys {
+	reloadable := o.Spec.ReloadableKeys()
+	var sectionKeys []string
+	for _, sec := range o.Spec.Sections {
+		sectionKeys = append(sectionKeys, sec.Keys()...)
+	}
+	for _, key := range reloadable {
+		if slices.Contains(sectionKeys, key) {
+			continue
+		}
 		if !slices.ContainsFunc(parts, func(p Part) bool { return slices.Contains(p.Keys, key) }) {
 			return nil, fmt.Errorf("reload: no part applies the reloadable key %s", key)
+		}
+	}
+	for _, p := range parts {
+		for _, key := range p.Keys {
+			if !slices.Contains(reloadable, key) {
+				return nil, fmt.Errorf("reload: a part applies %s, which is no reloadable key", key)
+			}
 		}
 	}
 	if o.Debounce <= 0 {
@@ -191,7 +241,7 @@ func (r *Reloader) Reload(trigger string) error {
 	applied, changed, restart := r.running.Reloaded(next)
 	if err := applied.Validate(); err != nil {
 		// A reloadable value that contradicts a running restart-only one.
-		return r.fail(trigger, fmt.Errorf("%w (with the running values of the keys that need a restart)", err))
+		return r.fail(trigger, withRunningValues(err))
 	}
 	var commits []func()
 	for _, p := range r.parts {
@@ -236,6 +286,20 @@ func (r *Reloader) fail(trigger string, err error) error {
 	r.log.Error("config reload failed; the running configuration is unchanged",
 		"trigger", trigger, "err", msg, "config_hash", r.Hash())
 	return err
+}
+
+// withRunningValues says in a validation error that the values checked
+// were the reload's mix of new and running ones. A *config.Error stays
+// one, its reason extended, so that the logged line keeps the remark.
+func withRunningValues(err error) error {
+	const remark = " (with the running values of the keys that need a restart)"
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("%w%s", err, remark)
+	}
+	e := *ce
+	e.Reason += remark
+	return &e
 }
 
 // nonNil makes an empty key list log as [] rather than null.

@@ -25,13 +25,43 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// notesConfig is a section of a service's own, with keys a reload applies
+// and one that needs a restart.
+type notesConfig struct {
+	Title    string        `koanf:"title" reload:"true"`
+	MaxNotes int           `koanf:"max_notes" reload:"true"`
+	Expiry   time.Duration `koanf:"expiry"`
+	// Keep may not exceed Expiry: a reload that raises both is refused,
+	// since Expiry keeps its running value.
+	Keep time.Duration `koanf:"keep" reload:"true"`
+}
+
+func (n *notesConfig) Validate() error {
+	if n.MaxNotes < 1 {
+		return &config.Error{Key: "max_notes", Reason: "must be at least 1"}
+	}
+	if n.Keep > n.Expiry {
+		return &config.Error{Key: "keep", Reason: "must not exceed notes.expiry"}
+	}
+	return nil
+}
+
+// notesSpec is a service named notes with the section above.
+func notesSpec() config.Spec {
+	return config.Spec{Program: "notes", EnvPrefix: "NOTES_", Sections: []config.Section{
+		{Name: "notes", Defaults: &notesConfig{Title: "Notes", MaxNotes: 100, Expiry: time.Hour, Keep: 30 * time.Minute}},
+	}}
+}
+
 // fixture is a config file, a reloader reading it, and what it did.
 type fixture struct {
+	spec    config.Spec
 	path    string
 	set     *vm.Set
 	logs    *testenv.Buffer
 	loads   atomic.Int64
-	applied []string // keys of the parts committed, in order
+	applied []string // keys of the parts committed, in order ("notes" for the section's)
+	notes   []notesConfig
 	mu      sync.Mutex
 	// debounce is the reloader's; zero takes the default.
 	debounce time.Duration
@@ -39,7 +69,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, body string) *fixture {
 	t.Helper()
-	f := &fixture{path: filepath.Join(t.TempDir(), "config.toml"), set: vm.NewSet(), logs: &testenv.Buffer{}}
+	f := &fixture{spec: notesSpec(), path: filepath.Join(t.TempDir(), "config.toml"), set: vm.NewSet(), logs: &testenv.Buffer{}}
 	f.write(t, body)
 	return f
 }
@@ -53,15 +83,30 @@ func (f *fixture) write(t *testing.T, body string) {
 
 func (f *fixture) load() (config.Config, error) {
 	f.loads.Add(1)
-	cfg, _, err := config.Load([]string{"-config", f.path}, nil)
+	cfg, _, err := config.Load(f.spec, []string{"-config", f.path}, nil)
 	return cfg, err
 }
 
-// parts records the commits of one part per reloadable key; fail makes
-// the named key's Prepare fail.
+// frameworkKeys are the spec's reloadable keys that are no section's: the
+// ones New wants a part for.
+func (f *fixture) frameworkKeys() []string {
+	section := f.spec.Sections[0].Keys()
+	return slices.DeleteFunc(f.spec.ReloadableKeys(), func(k string) bool { return slices.Contains(section, k) })
+}
+
+// parts records the commits of one part per reloadable framework key and
+// of one for the notes section; fail makes the named key's Prepare fail.
 func (f *fixture) parts(fail string) []Part {
-	var parts []Part
-	for _, k := range config.ReloadableKeys {
+	parts := []Part{SectionPart(f.spec.Sections[0], func(next any) (func(), error) {
+		n := *next.(*notesConfig)
+		return func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.applied = append(f.applied, "notes")
+			f.notes = append(f.notes, n)
+		}, nil
+	})}
+	for _, k := range f.frameworkKeys() {
 		parts = append(parts, Part{Keys: []string{k}, Prepare: func(config.Config) (func(), error) {
 			if k == fail {
 				return nil, errors.New("prepare " + k + " failed")
@@ -89,7 +134,7 @@ func (f *fixture) reloader(t *testing.T, signals chan os.Signal, fail string) *R
 		t.Fatal(err)
 	}
 	r, err := New(Options{
-		Load: f.load, Running: running, ConfigPath: f.path, Signals: signals, Debounce: f.debounce,
+		Spec: f.spec, Load: f.load, Running: running, ConfigPath: f.path, Signals: signals, Debounce: f.debounce,
 		Metrics: f.set, Log: slog.New(slog.NewJSONHandler(f.logs, nil)),
 	}, f.parts(fail)...)
 	if err != nil {
@@ -120,9 +165,30 @@ func (f *fixture) counter(result string) uint64 {
 func TestNewRefusesAReloadableKeyWithoutPart(t *testing.T) {
 	f := newFixture(t, "")
 	parts := f.parts("")
-	_, err := New(Options{Load: f.load, Metrics: vm.NewSet(), Log: slog.Default()}, parts[1:]...)
-	if err == nil || !strings.Contains(err.Error(), config.ReloadableKeys[0]) {
-		t.Errorf("New without a part for %s: %v, want an error naming it", config.ReloadableKeys[0], err)
+	first := f.frameworkKeys()[0]
+	_, err := New(Options{Spec: f.spec, Load: f.load, Metrics: vm.NewSet(), Log: slog.Default()}, slices.Delete(parts, 1, 2)...)
+	if err == nil || !strings.Contains(err.Error(), first) {
+		t.Errorf("New without a part for %s: %v, want an error naming it", first, err)
+	}
+}
+
+// TestNewWantsNoPartForSectionKeys: what applies a section's keys is the
+// program's choice, so New does not insist on it.
+func TestNewWantsNoPartForSectionKeys(t *testing.T) {
+	f := newFixture(t, "")
+	if _, err := New(Options{Spec: f.spec, Load: f.load, Metrics: vm.NewSet(), Log: slog.Default()}, f.parts("")[1:]...); err != nil {
+		t.Errorf("New without the section's part: %v, want nil", err)
+	}
+}
+
+func TestNewRefusesAPartForAKeyNoReloadApplies(t *testing.T) {
+	f := newFixture(t, "")
+	for _, key := range []string{"notes.expiry", "server.addr", "notes.nope"} {
+		parts := append(f.parts(""), Part{Keys: []string{key}, Prepare: func(config.Config) (func(), error) { return func() {}, nil }})
+		_, err := New(Options{Spec: f.spec, Load: f.load, Metrics: vm.NewSet(), Log: slog.Default()}, parts...)
+		if err == nil || !strings.Contains(err.Error(), key+", which is no reloadable key") {
+			t.Errorf("New with a part for %s: %v, want an error naming it", key, err)
+		}
 	}
 }
 
@@ -251,5 +317,83 @@ func TestRestartKeysAreNamedAndKept(t *testing.T) {
 	}
 	if want := `"keys":["db.timeout","server.read_timeout"]`; !strings.Contains(f.logs.String(), want) {
 		t.Errorf("log lacks %s:\n%s", want, f.logs.String())
+	}
+}
+
+// TestReloadAppliesSectionKeys: a section's part gets the section's new
+// reloadable values with the running values of its other keys, and those
+// are named as needing a restart.
+func TestReloadAppliesSectionKeys(t *testing.T) {
+	f := newFixture(t, "")
+	r := f.reloader(t, nil, "")
+	hash := r.Hash()
+	f.write(t, "[notes]\ntitle = \"New\"\nmax_notes = 5\nexpiry = \"2h\"\n")
+	if err := r.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.committed(); !slices.Equal(got, []string{"notes"}) {
+		t.Errorf("committed %v, want the notes part alone", got)
+	}
+	want := notesConfig{Title: "New", MaxNotes: 5, Expiry: time.Hour, Keep: 30 * time.Minute}
+	if len(f.notes) != 1 || f.notes[0] != want {
+		t.Errorf("the notes part got %+v, want %+v (expiry keeps its running value)", f.notes, want)
+	}
+	if got := *r.running.Section("notes").(*notesConfig); got != want {
+		t.Errorf("running notes %+v, want %+v", got, want)
+	}
+	if r.Hash() == hash {
+		t.Errorf("hash %s unchanged by a section's reloadable keys", hash)
+	}
+	for _, want := range []string{`"keys":["notes.expiry"]`, `"changed":["notes.max_notes","notes.title"]`} {
+		if !strings.Contains(f.logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, f.logs.String())
+		}
+	}
+	// A change to a key that needs a restart alone prepares no part.
+	f.write(t, "[notes]\ntitle = \"New\"\nmax_notes = 5\nexpiry = \"3h\"\n")
+	if err := r.Reload("test"); err != nil || len(f.committed()) != 1 {
+		t.Errorf("reload of notes.expiry alone: err %v, committed %v; want no new commit", err, f.committed())
+	}
+}
+
+// TestReloadWithAnInvalidSectionValueAppliesNothing: a section's Validate
+// refusing the new values fails the whole reload, framework keys included,
+// with one log line naming the key.
+func TestReloadWithAnInvalidSectionValueAppliesNothing(t *testing.T) {
+	cases := []struct {
+		name, file, want string
+	}{
+		{"invalid in the file", "[log]\nlevel = \"debug\"\n[notes]\ntitle = \"New\"\nmax_notes = 0\n",
+			"config: notes.max_notes (FILE): must be at least 1"},
+		// Valid in the file, but expiry needs a restart, so the reload
+		// would run keep = 2h with expiry = 1h.
+		{"invalid with the running values", "[log]\nlevel = \"debug\"\n[notes]\nexpiry = \"4h\"\nkeep = \"2h\"\n",
+			"config: notes.keep: must not exceed notes.expiry (with the running values of the keys that need a restart)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, "")
+			r := f.reloader(t, nil, "")
+			hash := r.Hash()
+			f.write(t, tc.file)
+			want := strings.ReplaceAll(tc.want, "FILE", f.path)
+			err := r.Reload("test")
+			if err == nil || err.Error() != want {
+				t.Fatalf("reload: %v, want %s", err, want)
+			}
+			if got := f.committed(); len(got) != 0 {
+				t.Errorf("committed %v, want nothing", got)
+			}
+			if r.Hash() != hash || r.running.Log.Level != "info" || r.running.Section("notes").(*notesConfig).Title != "Notes" {
+				t.Errorf("hash %s (was %s), level %s, title %s; want all unchanged", r.Hash(), hash, r.running.Log.Level, r.running.Section("notes").(*notesConfig).Title)
+			}
+			if f.counter("error") != 1 || f.counter("success") != 0 {
+				t.Errorf("errors %d, successes %d; want 1 and 0", f.counter("error"), f.counter("success"))
+			}
+			lines := strings.Split(strings.TrimSpace(f.logs.String()), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], `"err":"`+want+`"`) {
+				t.Errorf("log %q, want one line with err %q", lines, want)
+			}
+		})
 	}
 }

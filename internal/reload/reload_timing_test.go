@@ -29,10 +29,11 @@ func BenchmarkReload(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	spec := config.Spec{Program: "hotpath", EnvPrefix: "HOTPATH_"}
 	n := 0
 	load := func() (config.Config, error) {
 		n++
-		cfg, _, err := config.Load([]string{"-config", paths[n%2]}, nil)
+		cfg, _, err := config.Load(spec, []string{"-config", paths[n%2]}, nil)
 		return cfg, err
 	}
 	running, err := load()
@@ -40,10 +41,10 @@ func BenchmarkReload(b *testing.B) {
 		b.Fatal(err)
 	}
 	var parts []Part
-	for _, k := range config.ReloadableKeys {
+	for _, k := range spec.ReloadableKeys() {
 		parts = append(parts, Part{Keys: []string{k}, Prepare: func(config.Config) (func(), error) { return func() {}, nil }})
 	}
-	r, err := New(Options{Load: load, Running: running, ConfigPath: paths[0], Metrics: vm.NewSet(),
+	r, err := New(Options{Spec: spec, Load: load, Running: running, ConfigPath: paths[0], Metrics: vm.NewSet(),
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}, parts...)
 	if err != nil {
 		b.Fatal(err)
