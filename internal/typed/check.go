@@ -14,7 +14,9 @@ import (
 // decoding: for a value read from somewhere else than a JSON body, such as
 // an HTML form that fills the same struct. It names every bad field as
 // Decode's 422 would, in member order (map keys sorted); it also refuses
-// strings that are not valid UTF-8. A nil pointer, slice or map is null,
+// strings that are not valid UTF-8. A member that is not required and
+// holds its zero value is taken as absent, as Decode leaves it, and is not
+// checked. A nil pointer, slice or map is null,
 // which no constraint applies to; presence (required) cannot be told from
 // a filled value and is not checked. Parameters are not checked: Decode
 // reads them. dst must be a non-nil *T for the compiled T; anything else
@@ -36,6 +38,9 @@ func (in *Input) Check(dst any) []problem.FieldError {
 func (d *decoder) checkObject(o *object, p unsafe.Pointer) {
 	for i := range o.members {
 		m := &o.members[i]
+		if !m.required && reflect.NewAt(m.node.typ, unsafe.Add(p, m.offset)).Elem().IsZero() {
+			continue // what Decode leaves for an absent member, which it does not check
+		}
 		d.path = append(d.path, segment{name: m.name, index: -1})
 		d.checkValue(m.node, unsafe.Add(p, m.offset))
 		d.path = d.path[:len(d.path)-1]

@@ -34,7 +34,8 @@ type decoder struct {
 	path  []segment // where the value being decoded sits
 	errs  []problem.FieldError
 	depth int
-	// counts and values are decodeArgs' scratch.
+	// counts and values are the parameters' scratch: how often each was
+	// given, and its last value.
 	counts []int
 	values [][]byte
 }
@@ -100,10 +101,10 @@ func (in *Input) Decode(rc *fasthttp.RequestCtx, dst any) error {
 	d := acquireDecoder()
 	defer releaseDecoder(d)
 	if len(in.query) > 0 {
-		d.decodeArgs(in.query, rc.QueryArgs().All(), false, base)
+		d.decodeQuery(in.query, rc.QueryArgs(), base)
 	}
 	if len(in.header) > 0 {
-		d.decodeArgs(in.header, rc.Request.Header.All(), true, base)
+		d.decodeHeaders(in.header, &rc.Request.Header, base)
 	}
 	if in.HasBody() {
 		if !jsonMediaType(rc.Request.Header.ContentType()) {
@@ -166,8 +167,10 @@ func (d *decoder) value(n *node, p unsafe.Pointer) error {
 	if k == 'n' {
 		switch n.kind {
 		case kindPointer, kindSlice, kindMap:
-			_, err := d.dec.ReadToken()
-			return err // nil: null leaves the value nil
+			if _, err := d.dec.ReadToken(); err != nil {
+				return d.syntax(err)
+			}
+			return nil // null leaves the value nil
 		}
 		return d.wrongType(n)
 	}

@@ -13,7 +13,6 @@ func jsonMediaType(ct []byte) bool {
 		return false
 	}
 	rest := trimSpace(ct[len(mt):])
-	charset := false
 	for len(rest) > 0 {
 		if rest[0] != ';' {
 			return false
@@ -23,10 +22,9 @@ func jsonMediaType(ct []byte) bool {
 			return true // a trailing ';'
 		}
 		const key = "charset"
-		if charset || len(rest) < len(key) || !bytes.EqualFold(rest[:len(key)], []byte(key)) {
+		if len(rest) < len(key) || !bytes.EqualFold(rest[:len(key)], []byte(key)) {
 			return false
 		}
-		charset = true
 		rest = trimSpace(rest[len(key):])
 		if len(rest) == 0 || rest[0] != '=' {
 			return false

@@ -421,35 +421,60 @@ func pathSyntax(n *node, b []byte) bool {
 	return false
 }
 
-// decodeArgs fills query (or header) parameters from the request's
-// key-value pairs, collecting a FieldError for each bad one.
-func (d *decoder) decodeArgs(params []*param, all func(yield func(k, v []byte) bool), fold bool, base unsafe.Pointer) {
-	counts := d.counts[:0]
-	values := d.values[:0]
-	for range params {
-		counts = append(counts, 0)
-		values = append(values, nil)
-	}
-	for k, v := range all {
+// decodeQuery fills the query parameters, collecting a FieldError for
+// each bad one.
+func (d *decoder) decodeQuery(params []*param, args *fasthttp.Args, base unsafe.Pointer) {
+	d.startArgs(params)
+	// A range over All, called here where it inlines, allocates nothing.
+	for k, v := range args.All() {
 		for i, p := range params {
-			if fold && bytes.EqualFold(k, p.key) || !fold && string(k) == p.name {
-				counts[i]++
-				values[i] = v
+			if string(k) == p.name {
+				d.counts[i]++
+				d.values[i] = v
 			}
 		}
 	}
+	d.finishArgs(params, base)
+}
+
+// decodeHeaders fills the header parameters, named case-insensitively.
+func (d *decoder) decodeHeaders(params []*param, h *fasthttp.RequestHeader, base unsafe.Pointer) {
+	d.startArgs(params)
+	for k, v := range h.All() {
+		for i, p := range params {
+			if bytes.EqualFold(k, p.key) {
+				d.counts[i]++
+				d.values[i] = v
+			}
+		}
+	}
+	d.finishArgs(params, base)
+}
+
+func (d *decoder) startArgs(params []*param) {
+	d.counts, d.values = d.counts[:0], d.values[:0]
+	for range params {
+		d.counts = append(d.counts, 0)
+		d.values = append(d.values, nil)
+	}
+}
+
+// finishArgs parses what startArgs' caller found: absent is the default or
+// zero (or is required), twice is refused, else the value must parse and
+// keep the constraints.
+func (d *decoder) finishArgs(params []*param, base unsafe.Pointer) {
 	for i, p := range params {
-		switch {
-		case counts[i] == 0 && p.required:
+		switch count := d.counts[i]; {
+		case count == 0 && p.required:
 			d.violation(p.name, "is required")
-		case counts[i] == 0 && p.def != nil:
+		case count == 0 && p.def != nil:
 			storeScalar(p.node, unsafe.Add(base, p.offset), *p.def)
-		case counts[i] == 0:
-		case counts[i] > 1:
+		case count == 0:
+		case count > 1:
 			d.violation(p.name, "must be given once")
 		default:
 			n := p.scalarNode()
-			v, ok := parseScalar(n, values[i])
+			v, ok := parseScalar(n, d.values[i])
 			if !ok {
 				d.violation(p.name, p.want)
 				continue
@@ -461,6 +486,5 @@ func (d *decoder) decodeArgs(params []*param, all func(yield func(k, v []byte) b
 			p.store(unsafe.Add(base, p.offset), v)
 		}
 	}
-	clear(values) // the pool must not keep the request's bytes
-	d.counts, d.values = counts, values
+	clear(d.values) // the pool must not keep the request's bytes
 }
