@@ -55,13 +55,16 @@ var decoders = sync.Pool{New: func() any { return new(decoder) }}
 var tokenizerOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true)}
 
 func acquireDecoder() *decoder {
-	d := decoders.Get().(*decoder)
-	return d
+	return decoders.Get().(*decoder)
 }
 
+// releaseDecoder pools d holding nothing of the request.
 func releaseDecoder(d *decoder) {
-	d.buf = bytes.Buffer{}
-	d.body = nil
+	if d.body != nil {
+		d.buf = bytes.Buffer{}
+		d.dec.Reset(&d.buf) // drops the tokenizer's view of the body
+		d.body = nil
+	}
 	clear(d.path[:cap(d.path)])
 	d.path = d.path[:0]
 	clear(d.errs)
