@@ -367,6 +367,9 @@ type sliceHeader struct {
 	len, cap int
 }
 
+// maxPooledItems bounds the scratch a slice plan keeps for the next array.
+const maxPooledItems = 1024
+
 // zeroArray is where an empty, non-nil slice points, as make([]T, 0) does.
 var zeroArray [0]uint64
 
@@ -390,6 +393,10 @@ func (d *decoder) slice(n *node, p unsafe.Pointer) error {
 	defer n.pool.Put(sc)
 	count := 0
 	defer func() {
+		if sc.v.Len() > maxPooledItems {
+			sc.v.SetZero() // a rare long array should not stay pooled
+			return
+		}
 		// Zero what was used: the pool must hold no item of this request.
 		for i := range count {
 			sc.v.Index(i).SetZero()

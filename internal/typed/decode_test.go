@@ -495,3 +495,42 @@ func TestDecodeRefusesTheWrongDestination(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeIsSafeForConcurrentUse runs one plan from many goroutines;
+// go test -race checks the pools and the plan are shared safely.
+func TestDecodeIsSafeForConcurrentUse(t *testing.T) {
+	in := compile[order](t)
+	body := `{"address":{"city":"Oslo"},"lines":[{"name":"a","count":1},{"name":"b","count":2}],"note":"n","labels":{"k":"v"}}`
+	done := make(chan error)
+	for range 8 {
+		go func() {
+			var err error
+			for range 200 {
+				var o order
+				if err = in.Decode(request("application/json", body, "", nil, nil), &o); err != nil {
+					break
+				}
+				if len(o.Lines) != 2 || o.Lines[1].Name != "b" || o.Labels["k"] != "v" {
+					err = errors.New("decoded " + o.Lines[0].Name)
+					break
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestDecodeLongArray(t *testing.T) {
+	in := compile[widget](t)
+	var w widget
+	body := `{"name":"a","qty":1,"tags":[` + strings.Repeat(`"t",`, 2*maxPooledItems) + `"t"]}`
+	got, pe := run(t, in, request("application/json", body, "", nil, nil), &w)
+	if got != 422 || len(w.Tags) != 2*maxPooledItems+1 || fields(pe) != "tags" {
+		t.Errorf("status %d naming %q, %d tags; want 422 naming tags (maxItems 5), all %d read", got, fields(pe), len(w.Tags), 2*maxPooledItems+1)
+	}
+}

@@ -17,6 +17,9 @@ func widgetRequest() *fasthttp.RequestCtx {
 // three strings and the slice of the result, nothing for the tokenizer,
 // the path or the checks.
 func TestDecodeAllocatesOnlyWhatTheValueHolds(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes pools drop items")
+	}
 	in := compile[widget](t)
 	rc := widgetRequest()
 	var w widget
@@ -36,6 +39,9 @@ func TestDecodeAllocatesOnlyWhatTheValueHolds(t *testing.T) {
 // TestDecodeQueryAllocatesNothing: integer parameters and defaults cost
 // no allocation.
 func TestDecodeQueryAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes pools drop items")
+	}
 	type page struct {
 		Limit int   `query:"limit" minimum:"1" maximum:"100" default:"20"`
 		After int32 `query:"after" minimum:"0"`
