@@ -612,7 +612,8 @@ func (r *crashRun) found(cycle int, snap crashSnapshot, ix eventIndex, s *sentWr
 	switch s.kind {
 	case crashCreate:
 		_, deleted := ix.deleted[s.fortune]
-		if m, there := snap.fortunes[s.fortune]; (!there || m != s.message) && !(deleted && r.byID[s.fortune].deleteSent) {
+		deleted = deleted && r.byID[s.fortune] != nil && r.byID[s.fortune].deleteSent
+		if m, there := snap.fortunes[s.fortune]; (!there || m != s.message) && !deleted {
 			lost("fortune %d holds %q (there: %v), and no DELETE sent for it committed", s.fortune, m, there)
 		}
 		if e, there := ix.created[s.fortune]; !there || e.fortune.Message != s.message {
@@ -847,6 +848,7 @@ func (r *crashRun) retry(p *proc, cycle int, snap crashSnapshot, rng *rand.Rand)
 		}
 	}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true}}
+	defer c.CloseIdleConnections()
 	before := r.counts()
 	for _, s := range replays {
 		a := r.sendUntilAnswered(c, p, s)
