@@ -304,7 +304,11 @@ func TestIdempotencyKeySurvivesKill9(t *testing.T) {
 func TestIdempotencyAcrossReplicas(t *testing.T) {
 	withToken(t)
 	dsn := testenv.PostgresDSN(t)
-	args := []string{"--db.driver=postgres", "--db.dsn=" + dsn, "--db.timeout=5s"}
+	// The test holds a row lock that a's PUT waits for until the test has
+	// seen it waiting, however slow the machine: db.timeout, which is also
+	// PostgreSQL's lock_timeout, must not end that wait first.
+	const dbTimeout = 5 * time.Minute
+	args := []string{"--db.driver=postgres", "--db.dsn=" + dsn, "--db.timeout=" + dbTimeout.String()}
 	a, b := startProc(t, args...), startProc(t, args...)
 	defer a.stop(t)
 	defer b.stop(t)
@@ -336,6 +340,7 @@ func TestIdempotencyAcrossReplicas(t *testing.T) {
 	type answer struct {
 		resp *http.Response
 		body string
+		err  error
 	}
 	onA := make(chan answer, 1)
 	go func() {
@@ -343,21 +348,46 @@ func TestIdempotencyAcrossReplicas(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set(authHeader[0], authHeader[1])
 		req.Header.Set("Idempotency-Key", "in-flight")
-		resp, err := client.Do(req)
+		// Not the shared client: its 10s timeout would give up on the
+		// PUT while it rightly waits for the lock.
+		resp, err := (&http.Client{Timeout: dbTimeout + time.Minute}).Do(req)
 		if err != nil {
-			onA <- answer{}
+			onA <- answer{err: err}
 			return
 		}
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		onA <- answer{resp, string(b)}
+		onA <- answer{resp, string(b), err}
 	}()
-	// Wait until a's transaction holds the key and waits for the row.
-	waitFor(t, 10*time.Second, "a's PUT waiting for the row lock", func() bool {
-		var waiting int
-		_ = conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE World%'").Scan(&waiting)
-		return waiting > 0
-	})
+	// Wait until a's transaction holds the key and waits for the row: a
+	// backend of this database blocked by the test's own, whatever the
+	// statement it runs. Should a's PUT answer instead, nothing will wait.
+	// The look runs on a connection of its own: inside the test's
+	// transaction pg_stat_activity would stay the snapshot of its first
+	// read.
+	var holder int
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&holder); err != nil {
+		t.Fatal(err)
+	}
+	watch, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
+	for waiting := 0; waiting == 0; time.Sleep(20 * time.Millisecond) {
+		select {
+		case got := <-onA:
+			if got.err != nil {
+				t.Fatalf("a's PUT failed before it was seen waiting for the row lock the test holds: %v", got.err)
+			}
+			t.Fatalf("a's PUT answered %d %s before it was seen waiting for the row lock the test holds", got.resp.StatusCode, got.body)
+		default:
+		}
+		if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND $1 = ANY(pg_blocking_pids(pid))`, holder).Scan(&waiting); err != nil {
+			t.Fatalf("look for a's PUT waiting for the lock: %v", err)
+		}
+	}
 	resp, body := keyed(t, "PUT", b.app+"/api/v1/worlds/5", "in-flight", `{"randomNumber":555}`)
 	expectProblem(t, "the key in flight on the other replica", resp, body, 409)
 	if resp.Header.Get("Retry-After") == "" {
@@ -367,7 +397,7 @@ func TestIdempotencyAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	fromA := <-onA
-	if fromA.resp == nil || fromA.resp.StatusCode != 200 {
+	if fromA.err != nil || fromA.resp.StatusCode != 200 {
 		t.Fatalf("a's PUT after the lock was released: %+v", fromA)
 	}
 	resp, body = keyed(t, "PUT", b.app+"/api/v1/worlds/5", "in-flight", `{"randomNumber":555}`)

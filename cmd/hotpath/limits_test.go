@@ -238,6 +238,68 @@ func TestTokenWritesAreLimitedPerToken(t *testing.T) {
 	}
 }
 
+// TestFailedTokenWritesSpendTheAnonymousAllowance: with the default
+// limits, /api/v1 writes with a wrong or missing token are anonymous
+// writes of their address: twenty are answered 401, the RateLimit header
+// counting down from r=19, then 429 naming limits.anonymous_writes; the
+// HTML form from that address, which shares the allowance, is refused
+// too, while a write with a valid token from the same address is served.
+func TestFailedTokenWritesSpendTheAnonymousAllowance(t *testing.T) {
+	withToken(t)
+	p := startProc(t)
+	defer p.stop(t)
+	waitReady(t, p)
+	failed := []struct {
+		method, path, body, auth string
+	}{
+		{"POST", "/api/v1/fortunes", `{"message":"guess"}`, "Bearer wrong-token-0123456789ab"},
+		{"PUT", "/api/v1/worlds/1", `{"randomNumber":1}`, ""},
+		{"DELETE", "/api/v1/fortunes/1", "", "Bearer short"},
+		{"POST", "/api/v1/fortunes", `{"message":"guess"}`, "Basic dXNlcjpwYXNz"},
+	}
+	start := time.Now()
+	var refused []int
+	var over *http.Response
+	for i := 0; over == nil && i < 40; i++ {
+		w := failed[i%len(failed)]
+		headers := []string{"Content-Type", "application/json"}
+		if w.auth != "" {
+			headers = append(headers, "Authorization", w.auth)
+		}
+		resp, body := send(t, w.method, p.app+w.path, w.body, headers...)
+		switch resp.StatusCode {
+		case 401:
+			if i == 0 && !strings.HasPrefix(resp.Header.Get("RateLimit"), `"anonymous_writes";r=19;`) {
+				t.Errorf("first wrong-token write: RateLimit %q, want \"anonymous_writes\";r=19: it spends the address's anonymous allowance", resp.Header.Get("RateLimit"))
+			}
+			refused = append(refused, i)
+		case 429:
+			over = resp
+			if !strings.Contains(body, "limits.anonymous_writes allows 20/m") || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("%s %s over the allowance: %s (Retry-After %q), want a problem naming limits.anonymous_writes", w.method, w.path, body, resp.Header.Get("Retry-After"))
+			}
+		default:
+			t.Fatalf("%s %s with Authorization %q: %d %s, want 401 then 429", w.method, w.path, w.auth, resp.StatusCode, body)
+		}
+	}
+	refills := int(time.Since(start)/(3*time.Second)) + 1 // 20/m refills one every 3s
+	if over == nil || len(refused) < 20 || len(refused) > 20+refills {
+		t.Fatalf("%d failed-token writes answered 401 before a 429 (got one: %v), want 20 plus at most %d refills", len(refused), over != nil, refills)
+	}
+	form := newFormClient(t, p.app)
+	if resp, _ := form.post("from the guessing address", form.token()); resp.StatusCode != 429 {
+		t.Errorf("the HTML form from the same address: %d, want 429: it shares limits.anonymous_writes", resp.StatusCode)
+	}
+	resp, body := sendJSON(t, "POST", p.app+"/api/v1/fortunes", `{"message":"valid token, same address"}`)
+	if resp.StatusCode != 201 || strings.Contains(resp.Header.Get("RateLimit"), "anonymous_writes") {
+		t.Errorf("a valid-token write from the same address: %d %s (RateLimit %q), want 201 outside limits.anonymous_writes",
+			resp.StatusCode, body, resp.Header.Get("RateLimit"))
+	}
+	if got := metricValue(t, p, `http_rate_limited_total{class="anonymous_writes"}`); got != 2 {
+		t.Errorf("http_rate_limited_total{class=\"anonymous_writes\"} = %v, want 2 (the API write and the form post)", got)
+	}
+}
+
 // TestReadsLimit: with limits.reads on, /plaintext, /json and a 404 share
 // one bucket per address; a write route does not spend it.
 func TestReadsLimit(t *testing.T) {
