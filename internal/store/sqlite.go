@@ -455,9 +455,3 @@ func scanRows[T any](rows *sql.Rows, dst []T, scan func(*sql.Rows, *T) error) ([
 	}
 	return dst, rows.Err()
 }
-
-// sqliteParams rewrites $1, $2 ... into ?1, ?2 ... so both drivers share
-// one text per statement. It runs once per statement at open.
-func sqliteParams(q string) string {
-	return strings.ReplaceAll(q, "$", "?")
-}
