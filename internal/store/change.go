@@ -68,8 +68,10 @@ func (c *Change) statement(ifText string) string {
 		return sqlSetWorld
 	case c.Kind == AddFortune:
 		return sqlAddFortune
+	case c.Kind == DeleteFortune:
+		return sqlDeleteFortune
 	}
-	return sqlDeleteFortune
+	return ""
 }
 
 // event is the webhook event type the change records.
@@ -79,8 +81,10 @@ func (k ChangeKind) event() string {
 		return EventWorldUpdated
 	case AddFortune:
 		return EventFortuneCreated
+	case DeleteFortune:
+		return EventFortuneDeleted
 	}
-	return EventFortuneDeleted
+	return ""
 }
 
 // check refuses, before any database work, what the database would.
@@ -91,8 +95,12 @@ func (c *Change) check() error {
 	case AddFortune:
 		return validMessage(c.Message)
 	}
-	return errors.New("store: unknown change kind")
+	return errUnknownChange
 }
+
+// errUnknownChange refuses a Change whose Kind is none of the constants;
+// every switch on the kind ends in it rather than in one of the writes.
+var errUnknownChange = errors.New("store: unknown change kind")
 
 // Answer is what a change answered its client: rendered once by the
 // caller from the changed object, inside the change's transaction, and

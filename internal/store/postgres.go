@@ -397,11 +397,12 @@ func (p *Postgres) run(ctx context.Context, q querier, c *Change) (any, error) {
 			return nil, p.cap.full()
 		}
 		return f, err
-	default: // DeleteFortune; check has refused anything else
+	case DeleteFortune:
 		var f Fortune
 		err := q.QueryRow(ctx, sqlDeleteFortune, c.ID).Scan(&f.ID, &f.Message)
 		return f, err
 	}
+	return nil, errUnknownChange
 }
 
 // postgresAddFortune locks the fortune_count row first: a concurrent create

@@ -387,11 +387,12 @@ func (s *SQLite) run(ctx context.Context, st func(*sql.Stmt) *sql.Stmt, c *Chang
 			return nil, s.cap.full()
 		}
 		return f, err
-	default: // DeleteFortune; check has refused anything else
+	case DeleteFortune:
 		var f Fortune
 		err := st(s.deleteFortune).QueryRowContext(ctx, c.ID).Scan(&f.ID, &f.Message)
 		return f, err
 	}
+	return nil, errUnknownChange
 }
 
 // SetMaxFortunes changes the cap on Fortune's rows (api.max_fortunes) for
