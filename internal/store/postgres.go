@@ -51,13 +51,19 @@ type Postgres struct {
 	wg    sync.WaitGroup
 }
 
-// OpenPostgres builds the pool for o.DSN and migrates the schema, in the
-// background if the database cannot be reached now. It fails only when the
-// DSN itself is unusable.
+// OpenPostgres builds the pool for o.DSN and applies the migrations of
+// the framework, the reference component and o.Components, in the
+// background if the database cannot be reached now. It fails when the DSN
+// or a component is unusable, or when the database belongs to another
+// service (ErrForeignDatabase).
 func OpenPostgres(ctx context.Context, o Options) (*Postgres, error) {
 	cfg, err := poolConfig(o)
 	if err != nil {
 		return nil, err
+	}
+	plan, err := loadComponents("postgres", withReference(o.Components))
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg) // connects lazily
 	if err != nil {
@@ -67,8 +73,12 @@ func OpenPostgres(ctx context.Context, o Options) (*Postgres, error) {
 	p.cap.set(o.MaxFortunes)
 
 	mctx, cancel := withTimeout(ctx, MigrationTimeout)
-	err = migratePostgres(mctx, pool, p.log)
+	err = migrate(mctx, "postgres", postgresMigrations(pool), plan, p.log)
 	cancel()
+	if errors.Is(err, ErrForeignDatabase) {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
 	if err == nil {
 		p.ready.Store(true)
 		p.stop = func() {}
@@ -78,7 +88,7 @@ func OpenPostgres(ctx context.Context, o Options) (*Postgres, error) {
 	bg, stop := context.WithCancel(context.Background())
 	p.stop = stop
 	p.wg.Add(1)
-	go p.migrateUntilReady(bg)
+	go p.migrateUntilReady(bg, plan)
 	return p, nil
 }
 
@@ -128,7 +138,7 @@ func poolConfig(o Options) (*pgxpool.Config, error) {
 
 // migrateUntilReady retries the migration with capped exponential backoff
 // until it succeeds or Close is called.
-func (p *Postgres) migrateUntilReady(ctx context.Context) {
+func (p *Postgres) migrateUntilReady(ctx context.Context, plan []componentMigrations) {
 	defer p.wg.Done()
 	wait := 100 * time.Millisecond
 	t := time.NewTimer(wait)
@@ -140,7 +150,7 @@ func (p *Postgres) migrateUntilReady(ctx context.Context) {
 		case <-t.C:
 		}
 		mctx, cancel := context.WithTimeout(ctx, MigrationTimeout)
-		err := migratePostgres(mctx, p.pool, p.log)
+		err := migrate(mctx, "postgres", postgresMigrations(p.pool), plan, p.log)
 		cancel()
 		if err == nil {
 			p.ready.Store(true)

@@ -41,7 +41,8 @@ type SQLite struct {
 }
 
 // OpenSQLite opens (creating it and its directory if needed) the database
-// file at o.DSN, migrates and seeds it, and prepares every statement.
+// file at o.DSN, applies the migrations of the framework, the reference
+// component and o.Components, and prepares every statement.
 func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 	if o.DSN == "" || strings.ContainsAny(o.DSN, "?#") {
 		return nil, fmt.Errorf("open sqlite %q: db.dsn must be a file path without '?' or '#'", o.DSN)
@@ -50,6 +51,10 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("open sqlite %s: create directory: %w", o.DSN, err)
 		}
+	}
+	plan, err := loadComponents("sqlite", withReference(o.Components))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", o.DSN, err)
 	}
 	s := &SQLite{timeout: orDefault(o.Timeout), outbox: newOutbox(o.OutboxURLs)}
 	s.cap.set(o.MaxFortunes)
@@ -63,7 +68,7 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", o.DSN, err)
 	}
 	s.write = openPool(o.DSN+"?"+busy+"&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_pragma=foreign_keys(1)&_txlock=immediate", 1, o)
-	if err := s.migrate(ctx, orDiscard(o.Logger)); err != nil {
+	if err := s.migrate(ctx, plan, orDiscard(o.Logger)); err != nil {
 		return nil, errors.Join(fmt.Errorf("open sqlite %s: %w", o.DSN, err), s.write.Close())
 	}
 
@@ -105,7 +110,7 @@ func OpenSQLite(ctx context.Context, o Options) (*SQLite, error) {
 // migrate applies the migrations with busy_timeout raised to
 // MigrationTimeout: db.timeout suits requests, not waiting for another
 // process that is seeding the same file.
-func (s *SQLite) migrate(ctx context.Context, log *slog.Logger) error {
+func (s *SQLite) migrate(ctx context.Context, plan []componentMigrations, log *slog.Logger) error {
 	// The writer pool has one connection, so the pragmas reach the
 	// connection that migrates.
 	setBusy := func(d time.Duration) error {
@@ -131,7 +136,7 @@ func (s *SQLite) migrate(ctx context.Context, log *slog.Logger) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	if err := migrateSQLite(ctx, s.write, log); err != nil {
+	if err := migrate(ctx, "sqlite", sqliteMigrations(s.write), plan, log); err != nil {
 		return err
 	}
 	if err := setBusy(s.timeout); err != nil {

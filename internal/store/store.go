@@ -69,6 +69,9 @@ type Options struct {
 	// are none they record nothing and pay nothing. UpdateWorlds never
 	// records events. SetOutboxURLs changes them while the store is open.
 	OutboxURLs []string
+	// Components are the owners of tables whose migrations are applied
+	// at open, in this order, after the framework's own (see migrate.go).
+	Components []Component
 }
 
 // DefaultTimeout is used when Options.Timeout is zero; it matches the
