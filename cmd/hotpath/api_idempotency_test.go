@@ -352,10 +352,17 @@ func TestIdempotencyAcrossReplicas(t *testing.T) {
 		resp.Body.Close()
 		onA <- answer{resp, string(b)}
 	}()
-	// Wait until a's transaction holds the key and waits for the row.
+	// Wait until a's transaction holds the key and waits for the row. The
+	// poll runs on a connection of its own: inside tx, pg_stat_activity
+	// would answer every poll from the snapshot of the first.
+	watcher, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close(ctx)
 	waitFor(t, 10*time.Second, "a's PUT waiting for the row lock", func() bool {
 		var waiting int
-		_ = conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE World%'").Scan(&waiting)
+		_ = watcher.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE World%'").Scan(&waiting)
 		return waiting > 0
 	})
 	resp, body := keyed(t, "PUT", b.app+"/api/v1/worlds/5", "in-flight", `{"randomNumber":555}`)
