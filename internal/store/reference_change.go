@@ -2,12 +2,18 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 )
+
+// The reference service's writes as one closed union, Change, made by
+// Apply on DB.Write. Part of the reference service: it goes when that
+// service writes through DB.Write itself.
 
 // A Change is one write of the REST API, made by Apply in one transaction
 // together with everything that must commit or vanish with it: the check of
-// its precondition and its webhook events.
+// its precondition, its webhook events and its idempotency answer.
 type Change struct {
 	// Kind says which write this is.
 	Kind ChangeKind
@@ -45,6 +51,10 @@ const (
 	DeleteFortune
 )
 
+// errUnknownChange refuses a Change whose Kind is none of the constants;
+// every switch on the kind ends in it rather than in one of the writes.
+var errUnknownChange = errors.New("store: unknown change kind")
+
 // op names the change in errors.
 func (k ChangeKind) op() string {
 	switch k {
@@ -56,22 +66,6 @@ func (k ChangeKind) op() string {
 		return "delete fortune"
 	}
 	return "unknown change"
-}
-
-// statement is the text of the change's statement, for its span; ifText
-// is the driver's conditional SetWorld.
-func (c *Change) statement(ifText string) string {
-	switch {
-	case c.Kind == SetWorld && c.IfNumberIn != nil:
-		return ifText
-	case c.Kind == SetWorld:
-		return sqlSetWorld
-	case c.Kind == AddFortune:
-		return sqlAddFortune
-	case c.Kind == DeleteFortune:
-		return sqlDeleteFortune
-	}
-	return ""
 }
 
 // event is the webhook event type the change records.
@@ -98,24 +92,6 @@ func (c *Change) check() error {
 	return errUnknownChange
 }
 
-// errUnknownChange refuses a Change whose Kind is none of the constants;
-// every switch on the kind ends in it rather than in one of the writes.
-var errUnknownChange = errors.New("store: unknown change kind")
-
-// Answer is what a change answered its client: rendered once by the
-// caller from the changed object, inside the change's transaction, and
-// stored with the change's idempotency key if it has one.
-type Answer struct {
-	Status      int
-	ContentType string
-	Location    string
-	ETag        string
-	Body        []byte
-	// Replayed reports an answer read back from the idempotency record of
-	// an earlier request: nothing was changed this time.
-	Replayed bool
-}
-
 // Render turns the object a change wrote (a World or a Fortune, see
 // ChangeKind) into the answer. It runs inside the transaction, before the
 // commit, and must not block.
@@ -125,24 +101,87 @@ type Render func(changed any) (Answer, error)
 // hold (Change.IfNumberIn): nothing was written. Callers answer 412.
 var ErrPrecondition = errors.New("store: precondition failed")
 
-// refusal reports whether err is a change refused for what was asked
-// (ErrPrecondition, ErrKeyInFlight, ErrKeyReused, ErrFull), not a database
-// failure.
-func refusal(err error) bool {
-	return errors.Is(err, ErrPrecondition) || errors.Is(err, ErrKeyInFlight) || errors.Is(err, ErrKeyReused) ||
-		errors.Is(err, ErrFull)
+// Apply makes c and returns the answer render makes of it. When the
+// outbox is on or c has a Key, c, its event and its stored answer are one
+// DB.Write; otherwise c is its one statement, outside a transaction. A
+// repeat of a keyed change returns the stored answer, Replayed, and
+// changes nothing; one that comes while the first is still in flight on
+// PostgreSQL, on any replica, is ErrKeyInFlight.
+func (r *reference) Apply(ctx context.Context, c Change, render Render) (Answer, error) {
+	if err := c.check(); err != nil {
+		return Answer{}, err
+	}
+	if c.Key == nil && len(r.outbox.current().urls) == 0 {
+		// Nothing must commit with the change: one round trip, no BEGIN
+		// and COMMIT around it.
+		obj, err := r.run(func(q string, args ...any) Row { return r.writeRow(ctx, q, args...) }, &c)
+		if err != nil {
+			return Answer{}, fmt.Errorf("%s: %w", c.Kind.op(), err)
+		}
+		return render(obj)
+	}
+	var obj any
+	ans, err := r.Write(ctx, c.Key, func(tx *Tx) error {
+		var err error
+		if obj, err = r.run(tx.QueryRow, &c); err != nil {
+			return err
+		}
+		return tx.Emit(c.Kind.event(), obj)
+	}, func() (Answer, error) { return render(obj) })
+	if err != nil {
+		return Answer{}, fmt.Errorf("%s: %w", c.Kind.op(), err)
+	}
+	return ans, nil
 }
 
-// applier is what the plain write methods of both drivers share.
-type applier interface {
-	Apply(ctx context.Context, c Change, render Render) (Answer, error)
+// run makes the change itself through row, which runs a statement for
+// one row in the change's transaction or on its own, and returns the
+// changed object.
+func (r *reference) run(row func(q string, args ...any) Row, c *Change) (any, error) {
+	switch c.Kind {
+	case SetWorld:
+		var w World
+		if c.IfNumberIn == nil {
+			err := row(sqlSetWorld, c.RandomNumber, c.ID).Scan(&w.ID, &w.RandomNumber)
+			return w, err
+		}
+		q, in := postgresSetWorldIf, any(c.IfNumberIn)
+		if r.Driver() == "sqlite" {
+			b, err := json.Marshal(c.IfNumberIn)
+			if err != nil {
+				return nil, fmt.Errorf("encode the numbers allowed: %w", err)
+			}
+			q, in = sqliteSetWorldIf, string(b)
+		}
+		err := row(q, c.RandomNumber, c.ID, in).Scan(&w.ID, &w.RandomNumber)
+		if errors.Is(err, ErrNotFound) {
+			return nil, ErrPrecondition
+		}
+		return w, err
+	case AddFortune:
+		q := postgresAddFortune
+		if r.Driver() == "sqlite" {
+			q = sqliteAddFortune
+		}
+		f := Fortune{Message: c.Message}
+		err := row(q, c.Message, r.cap.max.Load()).Scan(&f.ID)
+		if errors.Is(err, ErrNotFound) {
+			return nil, r.cap.full()
+		}
+		return f, err
+	case DeleteFortune:
+		var f Fortune
+		err := row(sqlDeleteFortune, c.ID).Scan(&f.ID, &f.Message)
+		return f, err
+	}
+	return nil, errUnknownChange
 }
 
-// applyFor makes c through a and returns the changed object, for callers
+// applyFor makes c through r and returns the changed object, for callers
 // that need no answer.
-func applyFor[T any](ctx context.Context, a applier, c Change) (T, error) {
+func applyFor[T any](ctx context.Context, r *reference, c Change) (T, error) {
 	var out T
-	_, err := a.Apply(ctx, c, func(v any) (Answer, error) {
+	_, err := r.Apply(ctx, c, func(v any) (Answer, error) {
 		out = v.(T) // ChangeKind documents the type of each kind's object
 		return Answer{}, nil
 	})

@@ -45,6 +45,11 @@ var (
 	_ db = (*Postgres)(nil)
 )
 
+// underlying and ref reach, from a test's db interface, what the
+// reference types are built on.
+func (r *reference) underlying() *DB { return r.DB }
+func (r *reference) ref() *reference { return r }
+
 // env is one freshly created database, reachable through the store and,
 // for checks the store does not offer, through raw SQL.
 type env struct {
