@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -472,16 +473,22 @@ func TestQueryRowAllocatesAsAPreparedStatement(t *testing.T) {
 		id   int32
 		name string
 	)
-	byHand := testing.AllocsPerRun(200, func() {
-		if err := raw.QueryRowContext(ctx, 1).Scan(&id, &name); err != nil {
-			t.Fatal(err)
-		}
-	})
-	generic := testing.AllocsPerRun(200, func() {
-		if err := db.QueryRow(ctx, q, 1).Scan(&id, &name); err != nil {
-			t.Fatal(err)
-		}
-	})
+	// database/sql starts a goroutine per query, which now and then
+	// allocates a new one instead of reusing one: the least of a few
+	// rounds is the figure to compare.
+	byHand, generic := math.Inf(1), math.Inf(1)
+	for range 5 {
+		byHand = min(byHand, testing.AllocsPerRun(200, func() {
+			if err := raw.QueryRowContext(ctx, 1).Scan(&id, &name); err != nil {
+				t.Fatal(err)
+			}
+		}))
+		generic = min(generic, testing.AllocsPerRun(200, func() {
+			if err := db.QueryRow(ctx, q, 1).Scan(&id, &name); err != nil {
+				t.Fatal(err)
+			}
+		}))
+	}
 	t.Logf("allocations of one row: %v through DB.QueryRow, %v through a prepared *sql.Stmt", generic, byHand)
 	if generic > byHand {
 		t.Errorf("DB.QueryRow(...).Scan allocates %v times, a prepared *sql.Stmt %v; want no more", generic, byHand)
