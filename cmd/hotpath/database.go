@@ -43,6 +43,7 @@ func openDatabase(ctx context.Context, cfg config.DB, outboxURLs []string, log *
 		SQLiteSynchronous: cfg.SQLiteSynchronous,
 		Logger:            log,
 		OutboxURLs:        outboxURLs,
+		Components:        []store.Component{store.ReferenceComponent()},
 	}
 	switch cfg.Driver {
 	case "postgres":

@@ -17,9 +17,9 @@ func TestFortuneCapHoldsUnderConcurrentCreates(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			t.Parallel()
 			e := d.env(t)
-			e.opts.MaxFortunes = 17 // the 12 seeded fortunes and 5 more
 			e.opts.OutboxURLs = []string{hookA}
 			s := e.open(t)
+			s.(interface{ SetMaxFortunes(int) }).SetMaxFortunes(17) // the 12 seeded fortunes and 5 more
 			ctx := context.Background()
 
 			var wg sync.WaitGroup

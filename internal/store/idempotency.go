@@ -4,17 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
-// Idempotency keys: a Change with a Key runs at most once per caller and
-// key. Its Answer is written to idempotency_keys in the change's own
+// Idempotency keys: a Write with a Key runs at most once per caller and
+// key. Its Answer is written to idempotency_keys in the write's own
 // transaction, so either both commit or neither does: a client that lost
 // the answer (a dropped connection, a process killed between the commit
 // and the reply) gets it back from any replica by retrying.
@@ -27,7 +24,7 @@ import (
 // for its whole length, so a second request waits (up to db.timeout) and
 // then finds the stored answer.
 
-// Key is an idempotency key as a Change carries it.
+// Key is an idempotency key, as Write takes it.
 type Key struct {
 	// Scope is whose key it is: a digest of the caller's credential, so
 	// one caller never sees another's answers.
@@ -65,6 +62,20 @@ ON CONFLICT (scope, idem_key) DO UPDATE SET fingerprint = excluded.fingerprint, 
   (SELECT scope, idem_key FROM idempotency_keys WHERE expires_at <= $1 LIMIT $2)`
 	sqlKeyLock = `SELECT pg_try_advisory_xact_lock($1)`
 )
+
+// Answer is what a write answered its client: rendered once by the
+// caller from what the write changed, inside its transaction, and stored
+// with the write's idempotency key if it has one.
+type Answer struct {
+	Status      int
+	ContentType string
+	Location    string
+	ETag        string
+	Body        []byte
+	// Replayed reports an answer read back from the idempotency record of
+	// an earlier request: nothing was changed this time.
+	Replayed bool
+}
 
 // keyPruneBatch is the most rows one prune statement deletes.
 const keyPruneBatch = 5000
@@ -104,69 +115,26 @@ func lockID(k *Key) int64 {
 	return int64(binary.BigEndian.Uint64(h.Sum(nil)))
 }
 
-// SQLite
-
-// storedAnswer reads the live answer stored for k through st.
-func (s *SQLite) storedAnswer(ctx context.Context, st func(*sql.Stmt) *sql.Stmt, k *Key) (Answer, bool, error) {
-	var (
-		ans Answer
-		fp  []byte
-	)
-	err := st(s.keyAnswer).QueryRowContext(ctx, k.Scope, k.Key, time.Now().UnixMilli()).
-		Scan(&fp, &ans.Status, &ans.ContentType, &ans.Location, &ans.ETag, &ans.Body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Answer{}, false, nil
-	}
-	if err != nil {
-		return Answer{}, false, fmt.Errorf("read idempotency key: %w", err)
-	}
-	ans, err = replay(k, fp, ans)
-	return ans, true, err
-}
-
-// saveAnswer stores ans for k through st.
-func (s *SQLite) saveAnswer(ctx context.Context, st func(*sql.Stmt) *sql.Stmt, k *Key, ans Answer) error {
-	if _, err := st(s.saveKeyAnswer).ExecContext(ctx, saveArgs(k, ans)...); err != nil {
-		return fmt.Errorf("store idempotency key: %w", err)
-	}
-	return nil
-}
-
-// PruneIdempotencyKeys deletes the answers that expired by now, in
-// batches, and returns how many.
-func (s *SQLite) PruneIdempotencyKeys(ctx context.Context, now time.Time) (int64, error) {
-	return pruneInBatches(keyPruneBatch, []pruneStatement{{sqlPruneKeys, []any{now.UnixMilli(), keyPruneBatch}}},
-		func(q string, args []any) (int64, error) {
-			c, cancel := withTimeout(ctx, s.timeout)
-			defer cancel()
-			res, err := s.write.ExecContext(c, sqliteParams(q), args...)
-			if err != nil {
-				return 0, s.fail(c, "prune idempotency keys", err)
-			}
-			return res.RowsAffected() // the sqlite driver always knows it
-		})
-}
-
-// PostgreSQL
-
 // storedAnswer takes k's advisory lock for the rest of the transaction
-// (ErrKeyInFlight when another transaction holds it) and reads the live
-// answer stored for k.
-func (p *Postgres) storedAnswer(ctx context.Context, q querier, k *Key) (Answer, bool, error) {
-	var locked bool
-	if err := q.QueryRow(ctx, sqlKeyLock, lockID(k)).Scan(&locked); err != nil {
-		return Answer{}, false, fmt.Errorf("lock idempotency key: %w", err)
-	}
-	if !locked {
-		return Answer{}, false, ErrKeyInFlight
+// on PostgreSQL (ErrKeyInFlight when another transaction holds it) and
+// reads the live answer stored for k.
+func (tx *Tx) storedAnswer(k *Key) (Answer, bool, error) {
+	if tx.pg != nil {
+		var locked bool
+		if err := tx.QueryRow(sqlKeyLock, lockID(k)).Scan(&locked); err != nil {
+			return Answer{}, false, fmt.Errorf("lock idempotency key: %w", err)
+		}
+		if !locked {
+			return Answer{}, false, ErrKeyInFlight
+		}
 	}
 	var (
 		ans Answer
 		fp  []byte
 	)
-	err := q.QueryRow(ctx, sqlKeyAnswer, k.Scope, k.Key, time.Now().UnixMilli()).
+	err := tx.QueryRow(sqlKeyAnswer, k.Scope, k.Key, time.Now().UnixMilli()).
 		Scan(&fp, &ans.Status, &ans.ContentType, &ans.Location, &ans.ETag, &ans.Body)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, ErrNotFound) {
 		return Answer{}, false, nil
 	}
 	if err != nil {
@@ -176,9 +144,9 @@ func (p *Postgres) storedAnswer(ctx context.Context, q querier, k *Key) (Answer,
 	return ans, true, err
 }
 
-// saveAnswer stores ans for k on q.
-func (p *Postgres) saveAnswer(ctx context.Context, q querier, k *Key, ans Answer) error {
-	if _, err := q.Exec(ctx, sqlSaveKeyAnswer, saveArgs(k, ans)...); err != nil {
+// saveAnswer stores ans for k in the transaction.
+func (tx *Tx) saveAnswer(k *Key, ans Answer) error {
+	if _, err := tx.Exec(sqlSaveKeyAnswer, saveArgs(k, ans)...); err != nil {
 		return fmt.Errorf("store idempotency key: %w", err)
 	}
 	return nil
@@ -186,18 +154,11 @@ func (p *Postgres) saveAnswer(ctx context.Context, q querier, k *Key, ans Answer
 
 // PruneIdempotencyKeys deletes the answers that expired by now, in
 // batches, and returns how many.
-func (p *Postgres) PruneIdempotencyKeys(ctx context.Context, now time.Time) (int64, error) {
-	if !p.ready.Load() {
-		return 0, errNotMigrated
+func (db *DB) PruneIdempotencyKeys(ctx context.Context, now time.Time) (int64, error) {
+	n, err := pruneInBatches(keyPruneBatch, []pruneStatement{{sqlPruneKeys, []any{now.UnixMilli(), keyPruneBatch}}},
+		func(q string, args []any) (int64, error) { return db.Exec(ctx, q, args...) })
+	if err != nil {
+		return n, fmt.Errorf("prune idempotency keys: %w", err)
 	}
-	return pruneInBatches(keyPruneBatch, []pruneStatement{{sqlPruneKeys, []any{now.UnixMilli(), keyPruneBatch}}},
-		func(q string, args []any) (int64, error) {
-			c, cancel := withTimeout(ctx, p.timeout)
-			defer cancel()
-			tag, err := p.pool.Exec(c, q, args...)
-			if err != nil {
-				return 0, p.fail("prune idempotency keys", err)
-			}
-			return tag.RowsAffected(), nil
-		})
+	return n, nil
 }

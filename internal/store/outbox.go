@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,16 +12,13 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/hotpath/hotpath/internal/tracing"
 )
 
 // The outbox turns committed changes into webhook events without losing
-// any: SetWorld, AddFortune and DeleteFortune write one webhook_outbox row
-// per receiver URL in the transaction that makes the change, and a
-// dispatcher (internal/webhook) claims, delivers and marks them later.
+// any: Tx.Emit writes one webhook_outbox row per receiver URL in the
+// transaction that makes the change, and a dispatcher (internal/webhook)
+// claims, delivers and marks them later.
 //
 // Each URL's rows form a queue delivered head first: ClaimEvent hands out
 // only the oldest pending row of a URL, and only when no lease on it is
@@ -32,13 +28,6 @@ import (
 // lock) holds. A replica that dies mid-delivery leaves a lease that
 // expires; the row is then delivered again: delivery is at least once.
 
-// Event types, the "type" of a webhook body.
-const (
-	EventFortuneCreated = "fortune.created"
-	EventFortuneDeleted = "fortune.deleted"
-	EventWorldUpdated   = "world.updated"
-)
-
 // OutboxEvent is one change event waiting for delivery to one URL.
 type OutboxEvent struct {
 	// Seq orders the outbox; a URL's events are delivered in Seq order.
@@ -47,7 +36,7 @@ type OutboxEvent struct {
 	ID string
 	// URL is the receiver.
 	URL string
-	// Type is one of the Event constants.
+	// Type is the event type given to Tx.Emit.
 	Type string
 	// Time is when the change was made, RFC 3339 in UTC.
 	Time string
@@ -91,6 +80,12 @@ WHERE seq = $1 AND lease_owner = $2 AND state = 0`
 	// writer is free between them.
 	sqlPruneDone = `DELETE FROM webhook_outbox WHERE seq IN
   (SELECT seq FROM webhook_outbox WHERE state <> 0 AND done_at < $1 LIMIT $2)`
+	// Pending events of URLs no longer configured; the URLs travel as for
+	// the record statements.
+	sqlitePruneUnlisted = `DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox
+  WHERE state = 0 AND created_at < $1 AND url NOT IN (SELECT value FROM json_each($2)) LIMIT $3)`
+	postgresPruneUnlisted = `DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox
+  WHERE state = 0 AND created_at < $1 AND url <> ALL($2::text[]) LIMIT $3)`
 	sqlBacklog    = `SELECT count(*) FROM webhook_outbox WHERE state = 0`
 	maxLastErrLen = 512
 )
@@ -196,68 +191,29 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// SQLite
-
 // SetOutboxURLs makes urls the receivers that changes from now on record
 // events for (webhooks.urls, reloaded). Events already recorded for a URL
 // no longer listed stay pending until webhooks.retention prunes them, and
 // are delivered should the URL come back before that.
-func (s *SQLite) SetOutboxURLs(urls []string) { s.outbox.set(urls) }
+func (db *DB) SetOutboxURLs(urls []string) { db.outbox.set(urls) }
 
-// OutboxSignal receives a value after a change with events commits, so the
-// dispatcher can deliver at once instead of at its next poll.
-func (s *SQLite) OutboxSignal() <-chan struct{} { return s.outbox.signal }
-
-// inTx runs fn, the statements of one change, in a transaction when tx is
-// set (and then wakes the dispatcher after the commit), else on its own.
-// fn runs its statements through st, which binds them to the transaction
-// (or leaves them alone when there is none).
-func (s *SQLite) inTx(ctx context.Context, tx bool, fn func(st func(*sql.Stmt) *sql.Stmt) error) error {
-	if !tx {
-		return fn(func(x *sql.Stmt) *sql.Stmt { return x })
-	}
-	t, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(func(x *sql.Stmt) *sql.Stmt { return t.StmtContext(ctx, x) }); err != nil {
-		return errors.Join(err, ignoreDone(t.Rollback()))
-	}
-	if err := t.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	s.outbox.notify()
-	return nil
-}
-
-// record writes the event of type typ about obj through st, one row per
-// URL of to.
-func (s *SQLite) record(ctx context.Context, st func(*sql.Stmt) *sql.Stmt, typ string, obj any, to *receivers) error {
-	ev, err := makeEvent(ctx, typ, obj)
-	if err != nil {
-		return err
-	}
-	if _, err := st(s.recordEvent).ExecContext(ctx, ev.id, ev.typ, ev.time, ev.data, ev.created, to.json,
-		ev.traceparent, ev.tracestate); err != nil {
-		return fmt.Errorf("record %s event: %w", typ, err)
-	}
-	return nil
-}
+// OutboxSignal receives a value after a Write that emitted events commits,
+// so the dispatcher can deliver at once instead of at its next poll.
+// Changes made by other replicas are found by polling.
+func (db *DB) OutboxSignal() <-chan struct{} { return db.outbox.signal }
 
 // ClaimEvent leases the oldest pending event for url to owner for lease,
 // if it is due and not leased already; ok is false when there is none.
-func (s *SQLite) ClaimEvent(ctx context.Context, url, owner string, lease time.Duration) (e OutboxEvent, ok bool, err error) {
-	ctx, cancel := withTimeout(ctx, s.timeout)
-	defer cancel()
+func (db *DB) ClaimEvent(ctx context.Context, url, owner string, lease time.Duration) (e OutboxEvent, ok bool, err error) {
 	now := time.Now()
 	var data string
-	err = s.write.QueryRowContext(ctx, sqliteParams(sqlClaimEvent), url, now.UnixMilli(), now.Add(lease).UnixMilli(), owner).
+	err = db.writeRow(ctx, sqlClaimEvent, url, now.UnixMilli(), now.Add(lease).UnixMilli(), owner).
 		Scan(&e.Seq, &e.ID, &e.URL, &e.Type, &e.Time, &data, &e.Attempts, &e.Traceparent, &e.Tracestate)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, ErrNotFound) {
 		return OutboxEvent{}, false, nil
 	}
 	if err != nil {
-		return OutboxEvent{}, false, s.fail(ctx, "claim outbox event", err)
+		return OutboxEvent{}, false, fmt.Errorf("claim outbox event: %w", err)
 	}
 	e.Data = []byte(data)
 	return e, true, nil
@@ -265,25 +221,21 @@ func (s *SQLite) ClaimEvent(ctx context.Context, url, owner string, lease time.D
 
 // EventDelivered marks the event at seq delivered, if owner still holds
 // its lease.
-func (s *SQLite) EventDelivered(ctx context.Context, seq int64, owner string) error {
-	ctx, cancel := withTimeout(ctx, s.timeout)
-	defer cancel()
-	if _, err := s.write.ExecContext(ctx, sqliteParams(sqlEventDelivered), seq, owner, time.Now().UnixMilli()); err != nil {
-		return s.fail(ctx, "mark outbox event delivered", err)
+func (db *DB) EventDelivered(ctx context.Context, seq int64, owner string) error {
+	if _, err := db.Exec(ctx, sqlEventDelivered, seq, owner, time.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("mark outbox event delivered: %w", err)
 	}
 	return nil
 }
 
 // EventFailed records a failed attempt at the event at seq, if owner still
 // holds its lease: it becomes due again after retryIn, or is given up.
-func (s *SQLite) EventFailed(ctx context.Context, seq int64, owner string, retryIn time.Duration, giveUp bool, reason string) error {
-	ctx, cancel := withTimeout(ctx, s.timeout)
-	defer cancel()
+func (db *DB) EventFailed(ctx context.Context, seq int64, owner string, retryIn time.Duration, giveUp bool, reason string) error {
 	now := time.Now()
 	state, done := failedState(giveUp, now.UnixMilli())
-	if _, err := s.write.ExecContext(ctx, sqliteParams(sqlEventFailed), seq, owner, now.Add(retryIn).UnixMilli(),
+	if _, err := db.Exec(ctx, sqlEventFailed, seq, owner, now.Add(retryIn).UnixMilli(),
 		truncate(reason, maxLastErrLen), state, done); err != nil {
-		return s.fail(ctx, "mark outbox event failed", err)
+		return fmt.Errorf("mark outbox event failed: %w", err)
 	}
 	return nil
 }
@@ -291,32 +243,27 @@ func (s *SQLite) EventFailed(ctx context.Context, seq int64, owner string, retry
 // EventPostponed gives back owner's lease on the event at seq without
 // counting an attempt, due again after retryIn: for an attempt that never
 // reached the receiver (its circuit breaker was open, or hotpath stopping).
-func (s *SQLite) EventPostponed(ctx context.Context, seq int64, owner string, retryIn time.Duration) error {
-	ctx, cancel := withTimeout(ctx, s.timeout)
-	defer cancel()
-	if _, err := s.write.ExecContext(ctx, sqliteParams(sqlEventPostponed), seq, owner, time.Now().Add(retryIn).UnixMilli()); err != nil {
-		return s.fail(ctx, "postpone outbox event", err)
+func (db *DB) EventPostponed(ctx context.Context, seq int64, owner string, retryIn time.Duration) error {
+	if _, err := db.Exec(ctx, sqlEventPostponed, seq, owner, time.Now().Add(retryIn).UnixMilli()); err != nil {
+		return fmt.Errorf("postpone outbox event: %w", err)
 	}
 	return nil
 }
 
 // PruneEvents deletes events delivered or given up before before, and
 // pending events older than before for URLs no longer configured.
-func (s *SQLite) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
-	batch := s.outbox.pruneBatch
-	return pruneInBatches(batch, []pruneStatement{
-		{sqlPruneDone, []any{before.UnixMilli(), batch}},
-		{`DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox
-  WHERE state = 0 AND created_at < $1 AND url NOT IN (SELECT value FROM json_each($2)) LIMIT $3)`, []any{before.UnixMilli(), s.outbox.current().json, batch}},
-	}, func(q string, args []any) (int64, error) {
-		c, cancel := withTimeout(ctx, s.timeout)
-		defer cancel()
-		res, err := s.write.ExecContext(c, sqliteParams(q), args...)
-		if err != nil {
-			return 0, s.fail(c, "prune outbox", err)
-		}
-		return res.RowsAffected() // the sqlite driver always knows it
-	})
+func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
+	batch := db.outbox.pruneBatch
+	unlisted := pruneStatement{sqlitePruneUnlisted, []any{before.UnixMilli(), db.outbox.current().json, batch}}
+	if db.pg != nil {
+		unlisted = pruneStatement{postgresPruneUnlisted, []any{before.UnixMilli(), db.outbox.current().urls, batch}}
+	}
+	n, err := pruneInBatches(batch, []pruneStatement{{sqlPruneDone, []any{before.UnixMilli(), batch}}, unlisted},
+		func(q string, args []any) (int64, error) { return db.Exec(ctx, q, args...) })
+	if err != nil {
+		return n, fmt.Errorf("prune outbox: %w", err)
+	}
+	return n, nil
 }
 
 // pruneStatement is one batched DELETE of the prune and its arguments.
@@ -345,145 +292,10 @@ func pruneInBatches(batch int, stmts []pruneStatement, exec func(q string, args 
 }
 
 // EventBacklog counts the events waiting for delivery.
-func (s *SQLite) EventBacklog(ctx context.Context) (int64, error) {
-	ctx, cancel := withTimeout(ctx, s.timeout)
-	defer cancel()
+func (db *DB) EventBacklog(ctx context.Context) (int64, error) {
 	var n int64
-	if err := s.read.QueryRowContext(ctx, sqlBacklog).Scan(&n); err != nil {
-		return 0, s.fail(ctx, "count outbox backlog", err)
-	}
-	return n, nil
-}
-
-// PostgreSQL
-
-// querier is what a change needs of the pool or of a transaction.
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
-// OutboxSignal receives a value after a change with events commits, so the
-// dispatcher can deliver at once instead of at its next poll. Changes made
-// by other replicas are found by polling.
-func (p *Postgres) OutboxSignal() <-chan struct{} { return p.outbox.signal }
-
-// SetOutboxURLs is SQLite.SetOutboxURLs for PostgreSQL.
-func (p *Postgres) SetOutboxURLs(urls []string) { p.outbox.set(urls) }
-
-// inTx is SQLite.inTx for PostgreSQL: fn runs on q, the pool or the
-// transaction.
-func (p *Postgres) inTx(ctx context.Context, tx bool, fn func(q querier) error) error {
-	if !tx {
-		return fn(p.pool)
-	}
-	err := pgx.BeginFunc(ctx, p.pool, func(t pgx.Tx) error { return fn(t) })
-	if err == nil {
-		p.outbox.notify()
-	}
-	return err
-}
-
-// record writes the event of type typ about obj on q, one row per URL of
-// to.
-func (p *Postgres) record(ctx context.Context, q querier, typ string, obj any, to *receivers) error {
-	ev, err := makeEvent(ctx, typ, obj)
-	if err != nil {
-		return err
-	}
-	if _, err := q.Exec(ctx, postgresRecordEvent, ev.id, ev.typ, ev.time, ev.data, ev.created, to.urls, ev.traceparent, ev.tracestate); err != nil {
-		return fmt.Errorf("record %s event: %w", typ, err)
-	}
-	return nil
-}
-
-// ClaimEvent leases the oldest pending event for url to owner for lease,
-// if it is due and not leased already; ok is false when there is none.
-func (p *Postgres) ClaimEvent(ctx context.Context, url, owner string, lease time.Duration) (e OutboxEvent, ok bool, err error) {
-	if !p.ready.Load() {
-		return OutboxEvent{}, false, errNotMigrated
-	}
-	ctx, cancel := withTimeout(ctx, p.timeout)
-	defer cancel()
-	now := time.Now()
-	var data string
-	err = p.pool.QueryRow(ctx, sqlClaimEvent, url, now.UnixMilli(), now.Add(lease).UnixMilli(), owner).
-		Scan(&e.Seq, &e.ID, &e.URL, &e.Type, &e.Time, &data, &e.Attempts, &e.Traceparent, &e.Tracestate)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return OutboxEvent{}, false, nil
-	}
-	if err != nil {
-		return OutboxEvent{}, false, p.fail("claim outbox event", err)
-	}
-	e.Data = []byte(data)
-	return e, true, nil
-}
-
-// EventDelivered marks the event at seq delivered, if owner still holds
-// its lease.
-func (p *Postgres) EventDelivered(ctx context.Context, seq int64, owner string) error {
-	return p.exec(ctx, "mark outbox event delivered", sqlEventDelivered, seq, owner, time.Now().UnixMilli())
-}
-
-// EventFailed records a failed attempt at the event at seq, if owner still
-// holds its lease: it becomes due again after retryIn, or is given up.
-func (p *Postgres) EventFailed(ctx context.Context, seq int64, owner string, retryIn time.Duration, giveUp bool, reason string) error {
-	now := time.Now()
-	state, done := failedState(giveUp, now.UnixMilli())
-	return p.exec(ctx, "mark outbox event failed", sqlEventFailed, seq, owner, now.Add(retryIn).UnixMilli(),
-		truncate(reason, maxLastErrLen), state, done)
-}
-
-// EventPostponed gives back owner's lease on the event at seq without
-// counting an attempt, due again after retryIn.
-func (p *Postgres) EventPostponed(ctx context.Context, seq int64, owner string, retryIn time.Duration) error {
-	return p.exec(ctx, "postpone outbox event", sqlEventPostponed, seq, owner, time.Now().Add(retryIn).UnixMilli())
-}
-
-func (p *Postgres) exec(ctx context.Context, op, q string, args ...any) error {
-	if !p.ready.Load() {
-		return errNotMigrated
-	}
-	ctx, cancel := withTimeout(ctx, p.timeout)
-	defer cancel()
-	if _, err := p.pool.Exec(ctx, q, args...); err != nil {
-		return p.fail(op, err)
-	}
-	return nil
-}
-
-// PruneEvents deletes events delivered or given up before before, and
-// pending events older than before for URLs no longer configured.
-func (p *Postgres) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
-	if !p.ready.Load() {
-		return 0, errNotMigrated
-	}
-	batch := p.outbox.pruneBatch
-	return pruneInBatches(batch, []pruneStatement{
-		{sqlPruneDone, []any{before.UnixMilli(), batch}},
-		{`DELETE FROM webhook_outbox WHERE seq IN (SELECT seq FROM webhook_outbox
-  WHERE state = 0 AND created_at < $1 AND url <> ALL($2::text[]) LIMIT $3)`, []any{before.UnixMilli(), p.outbox.current().urls, batch}},
-	}, func(q string, args []any) (int64, error) {
-		c, cancel := withTimeout(ctx, p.timeout)
-		defer cancel()
-		tag, err := p.pool.Exec(c, q, args...)
-		if err != nil {
-			return 0, p.fail("prune outbox", err)
-		}
-		return tag.RowsAffected(), nil
-	})
-}
-
-// EventBacklog counts the events waiting for delivery.
-func (p *Postgres) EventBacklog(ctx context.Context) (int64, error) {
-	if !p.ready.Load() {
-		return 0, errNotMigrated
-	}
-	ctx, cancel := withTimeout(ctx, p.timeout)
-	defer cancel()
-	var n int64
-	if err := p.pool.QueryRow(ctx, sqlBacklog).Scan(&n); err != nil {
-		return 0, p.fail("count outbox backlog", err)
+	if err := db.QueryRow(ctx, sqlBacklog).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count outbox backlog: %w", err)
 	}
 	return n, nil
 }

@@ -378,14 +378,7 @@ func TestOutboxPostponeSpendsNoAttempt(t *testing.T) {
 // whole, by as many statements as it takes.
 func TestOutboxPruneWorksInBatches(t *testing.T) {
 	forEachOutboxDriver(t, func(t *testing.T, s outboxDB, e env) {
-		switch db := s.(type) {
-		case *SQLite:
-			db.outbox.pruneBatch = 2
-		case *Postgres:
-			db.outbox.pruneBatch = 2
-		default:
-			t.Fatalf("unknown store %T", s)
-		}
+		s.(interface{ underlying() *DB }).underlying().outbox.pruneBatch = 2
 		ctx := context.Background()
 		for n := range int32(5) {
 			if _, err := s.SetWorld(ctx, n+1, n+1); err != nil {

@@ -248,7 +248,6 @@ func TestPostgresRefusesSimpleProtocol(t *testing.T) {
 }
 
 func TestPostgresErrorClasses(t *testing.T) {
-	p := &Postgres{}
 	pg := func(code string) error { return &pgconn.PgError{Code: code, Message: "m"} }
 	for _, c := range []struct {
 		err  error
@@ -262,13 +261,19 @@ func TestPostgresErrorClasses(t *testing.T) {
 		{pg("08006"), ErrUnavailable}, // connection failure
 		{pg("40P01"), ErrUnavailable}, // deadlock detected
 		{pg("22001"), ErrInvalid},     // value too long
+		{pg("22021"), ErrInvalid},     // invalid byte sequence for UTF8
+		{pg("23514"), ErrInvalid},     // check violation
+		{pg("23502"), ErrInvalid},     // not null violation
+		{pg("23505"), ErrConflict},    // unique violation
+		{pg("23503"), ErrConflict},    // foreign key violation
+		{pg("23P01"), ErrConflict},    // exclusion violation
 		{pg("42P01"), nil},            // undefined table: a bug or a broken schema, not an outage
-		{pg("23505"), nil},            // unique violation
+		{pg("42601"), nil},            // syntax error
 		{context.DeadlineExceeded, ErrUnavailable},
 		{errors.New("dial tcp: connection refused"), ErrUnavailable},
 	} {
-		got := p.fail("op", c.err)
-		for _, sentinel := range []error{ErrNotFound, ErrUnavailable, ErrInvalid} {
+		got := failPostgres("op", c.err)
+		for _, sentinel := range []error{ErrNotFound, ErrUnavailable, ErrInvalid, ErrConflict} {
 			if errors.Is(got, sentinel) != (sentinel == c.want) {
 				t.Errorf("fail(%v) = %v: errors.Is(%v) = %v, want %v", c.err, got, sentinel, !(sentinel == c.want), sentinel == c.want)
 			}
@@ -293,4 +298,59 @@ func TestPostgresMigratesDespiteShortTimeout(t *testing.T) {
 		defer release()
 		return s.UpdateWorlds(context.Background(), []World{{1, 1}})
 	})
+}
+
+// TestPostgresDownAnswersUnavailableOnEveryCall: while the database has
+// not been reached and migrated, every call of the generic API fails fast
+// with ErrUnavailable; once it is up they all work, without a reopen.
+func TestPostgresDownAnswersUnavailableOnEveryCall(t *testing.T) {
+	t.Parallel()
+	o, proxy, _ := proxied(t, time.Second)
+	proxy.SetMode(testenv.Refuse)
+	o.Components = []Component{libraryComponent()}
+	db, err := Open(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Open with the database down: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if db.Ready() {
+		t.Fatal("Ready() with the database down")
+	}
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"Ping": func() error { return db.Ping(ctx) },
+		"QueryRow": func() error {
+			var n int
+			return db.QueryRow(ctx, `SELECT count(*) FROM authors`).Scan(&n)
+		},
+		"Query": func() error {
+			rows, err := db.Query(ctx, `SELECT id FROM authors`)
+			if err == nil {
+				rows.Close()
+			}
+			return err
+		},
+		"Exec": func() error { _, err := db.Exec(ctx, `DELETE FROM authors WHERE id = $1`, 1); return err },
+		"SendBatch": func() error {
+			var b Batch
+			b.Queue(`SELECT name FROM authors WHERE id = $1`, 1)
+			br := db.SendBatch(ctx, &b)
+			var name string
+			return errors.Join(br.QueryRow().Scan(&name), br.Close())
+		},
+		"Write": func() error {
+			_, err := db.Write(ctx, newKey("c", "k", "r"), func(tx *Tx) error { return nil }, func() (Answer, error) { return Answer{}, nil })
+			return err
+		},
+	}
+	for what, call := range calls {
+		expectUnavailable(t, what+" while down", 100*time.Millisecond, call)
+	}
+	proxy.SetMode(testenv.Pass)
+	eventually(t, "Ping after the database came up", 10*time.Second, func() error { return db.Ping(ctx) })
+	for what, call := range calls {
+		if err := call(); err != nil && !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s after recovery: %v", what, err)
+		}
+	}
 }

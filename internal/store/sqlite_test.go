@@ -254,7 +254,7 @@ func TestSQLiteSynchronousOnEveryWritingConnection(t *testing.T) {
 		s := e.open(t).(*SQLite)
 		ctx := context.Background()
 		for round := range 3 {
-			conn, err := s.write.Conn(ctx)
+			conn, err := s.lite.write.Conn(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -268,7 +268,7 @@ func TestSQLiteSynchronousOnEveryWritingConnection(t *testing.T) {
 			}
 			time.Sleep(80 * time.Millisecond) // past ConnMaxLifetime: the pool opens a new one
 		}
-		if st := s.write.Stats(); st.MaxLifetimeClosed == 0 {
+		if st := s.lite.write.Stats(); st.MaxLifetimeClosed == 0 {
 			t.Errorf("db.sqlite_synchronous %q: the writer was never reopened (stats %+v), so only one connection was checked", tc.setting, st)
 		}
 	}

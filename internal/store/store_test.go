@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,12 +45,22 @@ var (
 	_ db = (*Postgres)(nil)
 )
 
+// underlying and ref reach, from a test's db interface, what the
+// reference types are built on.
+func (r *reference) underlying() *DB { return r.DB }
+func (r *reference) ref() *reference { return r }
+
 // env is one freshly created database, reachable through the store and,
 // for checks the store does not offer, through raw SQL.
 type env struct {
 	opts Options
 	// scalar runs a query without arguments and returns its single int.
 	scalar func(t testing.TB, q string) int64
+	// text runs a query without arguments and returns its single text.
+	text func(t testing.TB, q string) string
+	// exec runs a statement written with $N placeholders, or a script of
+	// several statements without arguments.
+	exec func(t testing.TB, q string, args ...any)
 }
 
 // open opens a store on the database and waits until it is ready; it is
@@ -64,15 +76,20 @@ func (e env) open(t testing.TB) db {
 	return s
 }
 
-// migrations is the number of migration files embedded for the driver:
-// what schema_migrations must hold once they are applied.
+// migrations is the number of migration files of the framework and the
+// components the store opens with, for the driver: what
+// hotpath_migrations must hold once they are applied.
 func (e env) migrations(t testing.TB) int64 {
 	t.Helper()
-	ms, err := loadMigrations(e.opts.Driver)
+	plan, err := loadComponents(e.opts.Driver, withReference(e.opts.Components))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return int64(len(ms))
+	n := 0
+	for _, c := range plan {
+		n += len(c.ms)
+	}
+	return int64(n)
 }
 
 // openStore opens the store o.Driver names.
@@ -94,20 +111,41 @@ var drivers = []struct {
 
 func sqliteEnv(t testing.TB) env {
 	dsn := filepath.Join(t.TempDir(), "nested", "hotpath.db") // the store must create "nested"
+	raw := func(t testing.TB, fn func(*sql.DB) error) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(dsn), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := fn(db); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return env{
 		opts: Options{Driver: "sqlite", DSN: dsn, Timeout: 2 * time.Second, Logger: testLogger(t)},
-		scalar: func(t testing.TB, q string) int64 {
+		scalar: func(t testing.TB, q string) (n int64) {
 			t.Helper()
-			raw, err := sql.Open("sqlite", dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer raw.Close()
-			var n int64
-			if err := raw.QueryRow(q).Scan(&n); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
+			raw(t, func(db *sql.DB) error { return wrapQuery(q, db.QueryRow(q).Scan(&n)) })
 			return n
+		},
+		text: func(t testing.TB, q string) (v string) {
+			t.Helper()
+			raw(t, func(db *sql.DB) error { return wrapQuery(q, db.QueryRow(q).Scan(&v)) })
+			return v
+		},
+		exec: func(t testing.TB, q string, args ...any) {
+			t.Helper()
+			raw(t, func(db *sql.DB) error {
+				if len(args) > 0 {
+					q = sqliteParams(q)
+				}
+				_, err := db.Exec(q, args...)
+				return wrapQuery(q, err)
+			})
 		},
 	}
 }
@@ -120,7 +158,41 @@ func postgresEnv(t testing.TB) env {
 			t.Helper()
 			return pgScalar(t, dsn, q)
 		},
+		text: func(t testing.TB, q string) (v string) {
+			t.Helper()
+			pgRaw(t, dsn, func(c *pgx.Conn) error { return wrapQuery(q, c.QueryRow(context.Background(), q).Scan(&v)) })
+			return v
+		},
+		exec: func(t testing.TB, q string, args ...any) {
+			t.Helper()
+			pgRaw(t, dsn, func(c *pgx.Conn) error {
+				_, err := c.Exec(context.Background(), q, args...)
+				return wrapQuery(q, err)
+			})
+		},
 	}
+}
+
+// pgRaw runs fn on a connection of its own to dsn.
+func pgRaw(t testing.TB, dsn string, fn func(*pgx.Conn) error) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := fn(conn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wrapQuery names the statement that failed.
+func wrapQuery(q string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", q, err)
+	}
+	return nil
 }
 
 // testLogger sends the store's log to the test's, shown when it fails.
@@ -239,8 +311,8 @@ func TestSeedCreatesWorldsAndFortunes(t *testing.T) {
 		if got := sortedFortunes(fs); !slices.Equal(got, seedFortunes) {
 			t.Errorf("Fortunes:\n got %q\nwant %q", got, seedFortunes)
 		}
-		if n, want := e.scalar(t, "SELECT count(*) FROM schema_migrations"), e.migrations(t); n != want {
-			t.Errorf("schema_migrations has %d rows, want %d", n, want)
+		if n, want := e.scalar(t, "SELECT count(*) FROM hotpath_migrations"), e.migrations(t); n != want {
+			t.Errorf("hotpath_migrations has %d rows, want %d", n, want)
 		}
 	})
 }
@@ -277,8 +349,8 @@ func TestReopenKeepsData(t *testing.T) {
 		if n := e.scalar(t, "SELECT count(*) FROM Fortune"); n != 13 {
 			t.Errorf("after reopen %d fortunes, want 13 (seed must not run twice)", n)
 		}
-		if n, want := e.scalar(t, "SELECT count(*) FROM schema_migrations"), e.migrations(t); n != want {
-			t.Errorf("after reopen schema_migrations has %d rows, want %d", n, want)
+		if n, want := e.scalar(t, "SELECT count(*) FROM hotpath_migrations"), e.migrations(t); n != want {
+			t.Errorf("after reopen hotpath_migrations has %d rows, want %d", n, want)
 		}
 	})
 }
@@ -305,9 +377,9 @@ func TestConcurrentMigrationAppliesOnce(t *testing.T) {
 				}
 			}
 			for q, want := range map[string]int64{
-				"SELECT count(*) FROM World":             10000,
-				"SELECT count(*) FROM Fortune":           12,
-				"SELECT count(*) FROM schema_migrations": e.migrations(t),
+				"SELECT count(*) FROM World":              10000,
+				"SELECT count(*) FROM Fortune":            12,
+				"SELECT count(*) FROM hotpath_migrations": e.migrations(t),
 			} {
 				if n := e.scalar(t, q); n != want {
 					t.Errorf("%s = %d, want %d", q, n, want)

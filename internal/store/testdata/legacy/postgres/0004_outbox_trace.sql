@@ -1,0 +1,6 @@
+-- The trace context of the request that made each change, as a W3C
+-- traceparent and tracestate ('' when it had none): the delivery continues
+-- that trace, however much later it happens.
+ALTER TABLE webhook_outbox
+    ADD COLUMN IF NOT EXISTS traceparent text NOT NULL DEFAULT '',
+    ADD COLUMN IF NOT EXISTS tracestate  text NOT NULL DEFAULT '';
