@@ -80,7 +80,7 @@ func Fingerprint(method, target, ifMatch, body []byte) [sha256.Size]byte {
 	return sum
 }
 
-// Store is what the pruner needs; store.SQLite and store.Postgres provide it.
+// Store is what the pruner needs; *store.DB provides it.
 type Store interface {
 	// PruneIdempotencyKeys deletes, in batches, the answers expired by now.
 	PruneIdempotencyKeys(ctx context.Context, now time.Time) (int64, error)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	vm "github.com/VictoriaMetrics/metrics"
@@ -57,7 +58,7 @@ func TestParseKey(t *testing.T) {
 }
 
 func TestFingerprintTellsRequestsApart(t *testing.T) {
-	base := [4]string{"POST", "/api/v1/fortunes", "", `{"message":"a"}`}
+	base := [4]string{"POST", "/v1/notes", "", `{"body":"a"}`}
 	fp := func(p [4]string) [32]byte {
 		return Fingerprint([]byte(p[0]), []byte(p[1]), []byte(p[2]), []byte(p[3]))
 	}
@@ -66,10 +67,10 @@ func TestFingerprintTellsRequestsApart(t *testing.T) {
 	}
 	for _, other := range [][4]string{
 		{"PUT", base[1], base[2], base[3]},
-		{base[0], "/api/v1/fortunes?x=1", base[2], base[3]},
+		{base[0], "/v1/notes?x=1", base[2], base[3]},
 		{base[0], base[1], `"f1"`, base[3]},
-		{base[0], base[1], base[2], `{"message":"b"}`},
-		{base[0], base[1], base[2], ` {"message":"a"}`},
+		{base[0], base[1], base[2], `{"body":"b"}`},
+		{base[0], base[1], base[2], ` {"body":"a"}`},
 		{base[0], base[1] + `"f1"`, "", base[3]}, // bytes moved between parts
 	} {
 		if fp(other) == fp(base) {
@@ -82,15 +83,20 @@ func TestFingerprintTellsRequestsApart(t *testing.T) {
 // holding expired answers, then on the store closed under it.
 func TestPrunerDeletesExpiredAnswers(t *testing.T) {
 	ctx := context.Background()
-	s, err := store.OpenSQLite(ctx, store.Options{DSN: filepath.Join(t.TempDir(), "keys.db")})
+	notes := store.Component{Name: "notes", FS: fstest.MapFS{
+		"sqlite/0001_notes.sql":   {Data: []byte(`CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);`)},
+		"postgres/0001_notes.sql": {Data: []byte(`CREATE TABLE notes (id integer PRIMARY KEY, body text NOT NULL);`)},
+	}}
+	s, err := store.Open(ctx, store.Options{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "keys.db"), Components: []store.Component{notes}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {
 		k := &store.Key{Scope: "c", Key: fmt.Sprint("k", i), TTL: time.Millisecond}
-		_, err := s.Apply(ctx, store.Change{Kind: store.AddFortune, Message: "m", Key: k}, func(any) (store.Answer, error) {
-			return store.Answer{Status: 201}, nil
-		})
+		_, err := s.Write(ctx, k, func(tx *store.Tx) error {
+			_, err := tx.Exec(`INSERT INTO notes (body) VALUES ($1)`, "m")
+			return err
+		}, func() (store.Answer, error) { return store.Answer{Status: 201}, nil })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,8 +27,7 @@ import (
 	"github.com/hotpath/hotpath/internal/upstream"
 )
 
-// Outbox is what the dispatcher needs of the store; store.SQLite and
-// store.Postgres provide it.
+// Outbox is what the dispatcher needs of the store; *store.DB provides it.
 type Outbox interface {
 	ClaimEvent(ctx context.Context, url, owner string, lease time.Duration) (store.OutboxEvent, bool, error)
 	EventDelivered(ctx context.Context, seq int64, owner string) error

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	vm "github.com/VictoriaMetrics/metrics"
@@ -94,17 +95,27 @@ func (r *receiver) waitAccepted(t *testing.T, n int, within time.Duration) []del
 }
 
 type fixture struct {
-	store *store.SQLite
+	store *store.DB
 	d     *Dispatcher
 	set   *vm.Set
+}
+
+// itemsComponent is the table the tests' changes write, as a service's
+// own component would bring it.
+func itemsComponent() store.Component {
+	return store.Component{Name: "items", FS: fstest.MapFS{
+		"sqlite/0001_items.sql":   {Data: []byte(`CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);`)},
+		"postgres/0001_items.sql": {Data: []byte(`CREATE TABLE items (id integer PRIMARY KEY, name text NOT NULL);`)},
+	}}
 }
 
 // start opens a real SQLite store with the outbox on for urls and starts a
 // dispatcher on it with short timings.
 func start(t *testing.T, cfg config.Webhooks) fixture {
 	t.Helper()
-	s, err := store.OpenSQLite(context.Background(), store.Options{
-		DSN: filepath.Join(t.TempDir(), "hotpath.db"), Timeout: 2 * time.Second, OutboxURLs: cfg.URLs,
+	s, err := store.Open(context.Background(), store.Options{
+		Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "hotpath.db"), Timeout: 2 * time.Second, OutboxURLs: cfg.URLs,
+		Components: []store.Component{itemsComponent()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -127,30 +138,58 @@ func webhooks(urls ...string) config.Webhooks {
 	return cfg
 }
 
+// item is a row of items, and the data of its events.
+type item struct {
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+}
+
+// The changes the tests make, each returning the row it wrote.
+const (
+	sqlCreateItem = `INSERT INTO items (name) VALUES ($1) RETURNING id, name`
+	sqlPutItem    = `INSERT INTO items (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = excluded.name RETURNING id, name`
+	sqlDeleteItem = `DELETE FROM items WHERE id = $1 RETURNING id, name`
+)
+
+// write makes one change and records its event in the same transaction,
+// as a service's handler does, and returns the item written.
+func (fx fixture) write(t *testing.T, event, q string, args ...any) item {
+	t.Helper()
+	var it item
+	_, err := fx.store.Write(context.Background(), nil, func(tx *store.Tx) error {
+		if err := tx.QueryRow(q, args...).Scan(&it.ID, &it.Name); err != nil {
+			return err
+		}
+		return tx.Emit(event, it)
+	}, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", event, err)
+	}
+	return it
+}
+
+// put stores item id with name and records an item.updated event.
+func (fx fixture) put(t *testing.T, id int, name string) {
+	t.Helper()
+	fx.write(t, "item.updated", sqlPutItem, id, name)
+}
+
 // change makes the three kinds of change and returns the event types and
 // data each receiver must get, in order.
-func change(t *testing.T, s *store.SQLite) (types []string, data []string) {
+func change(t *testing.T, fx fixture) (types []string, data []string) {
 	t.Helper()
-	ctx := context.Background()
-	f, err := s.AddFortune(ctx, `signed "<&>"`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.SetWorld(ctx, 9, 99); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.DeleteFortune(ctx, f.ID); err != nil {
-		t.Fatal(err)
-	}
-	fj, _ := json.Marshal(f)
-	return []string{store.EventFortuneCreated, store.EventWorldUpdated, store.EventFortuneDeleted},
-		[]string{string(fj), `{"id":9,"randomNumber":99}`, string(fj)}
+	created := fx.write(t, "item.created", sqlCreateItem, `signed "<&>"`)
+	fx.put(t, 9999, "99")
+	fx.write(t, "item.deleted", sqlDeleteItem, created.ID)
+	cj, _ := json.Marshal(created) // an item always encodes
+	return []string{"item.created", "item.updated", "item.deleted"},
+		[]string{string(cj), `{"id":9999,"name":"99"}`, string(cj)}
 }
 
 func TestEveryReceiverGetsSignedEventsInOrder(t *testing.T) {
 	a, b := newReceiver(t, nil), newReceiver(t, nil)
 	fx := start(t, webhooks(a.URL+"/hook", b.URL))
-	types, data := change(t, fx.store)
+	types, data := change(t, fx)
 	ids := map[string]string{}
 	for _, r := range []*receiver{a, b} {
 		got := r.waitAccepted(t, 3, 5*time.Second)
@@ -202,7 +241,7 @@ func TestFailingReceiverGetsEveryEventOnceItRecovers(t *testing.T) {
 	fx := start(t, webhooks(r.URL))
 	var want []string
 	for range 3 {
-		types, _ := change(t, fx.store)
+		types, _ := change(t, fx)
 		want = append(want, types...)
 	}
 	got := r.waitAccepted(t, len(want), 10*time.Second)
@@ -243,7 +282,7 @@ func TestMaxAttemptsGivesUpAndMovesOn(t *testing.T) {
 	cfg := webhooks(r.URL)
 	cfg.MaxAttempts = 2
 	fx := start(t, cfg)
-	types, _ := change(t, fx.store)
+	types, _ := change(t, fx)
 	got := r.waitAccepted(t, 2, 5*time.Second)
 	if got[0].payload.Type != types[1] || got[1].payload.Type != types[2] {
 		t.Errorf("accepted %s, %s; want %s, %s after giving up on %s", got[0].payload.Type, got[1].payload.Type, types[1], types[2], types[0])
@@ -259,7 +298,7 @@ func TestOpenBreakerSpendsNoAttempts(t *testing.T) {
 	cfg := webhooks(r.URL)
 	cfg.MaxAttempts = 6
 	fx := start(t, cfg)
-	types, _ := change(t, fx.store)
+	types, _ := change(t, fx)
 	got := r.waitAccepted(t, len(types), 15*time.Second) // the 5s cool-down, then the probe
 	for i, d := range got {
 		if d.payload.Type != types[i] {
@@ -283,14 +322,11 @@ func TestHangingReceiverIsBoundedByTimeoutAndStopReturns(t *testing.T) {
 	cfg := webhooks(hang.URL)
 	cfg.Timeout = 100 * time.Millisecond
 	fx := start(t, cfg)
-	ctx := context.Background()
 	for i := range 20 {
 		start := time.Now()
-		if _, err := fx.store.SetWorld(ctx, int32(i+1), 1); err != nil {
-			t.Fatal(err)
-		}
+		fx.put(t, i+1, "1")
 		if took := time.Since(start); took > 500*time.Millisecond {
-			t.Errorf("SetWorld took %s while the receiver hangs: writes must not wait for delivery", took)
+			t.Errorf("a write took %s while the receiver hangs: writes must not wait for delivery", took)
 		}
 	}
 	waitMetric(t, fx.set, "webhook_outbox_backlog", 20)

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"testing"
 	"time"
 )
@@ -13,25 +12,18 @@ import (
 func TestReconfigureMovesEventsAndRotatesTheSecret(t *testing.T) {
 	a, b := newReceiver(t, nil), newReceiver(t, nil)
 	fx := start(t, webhooks()) // no receivers yet: nothing recorded
-	ctx := context.Background()
-	if _, err := fx.store.SetWorld(ctx, 1, 11); err != nil {
-		t.Fatal(err)
-	}
+	fx.put(t, 1, "11")
 
 	commit, err := fx.d.Reconfigure([]string{a.URL}, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fx.store.SetWorld(ctx, 2, 22); err != nil {
-		t.Fatal(err) // before the commit: still no receivers
-	}
+	fx.put(t, 2, "22") // before the commit: still no receivers
 	commit()
-	if _, err := fx.store.SetWorld(ctx, 3, 33); err != nil {
-		t.Fatal(err)
-	}
+	fx.put(t, 3, "33")
 	got := a.waitAccepted(t, 1, 5*time.Second)
-	if !sameJSON(got[0].payload.Data, `{"id":3,"randomNumber":33}`) || !Verify([]byte(secret), got[0].body, got[0].header.Get(SignatureHeader)) {
-		t.Errorf("first event after adding the receiver: %s, signature ok %v; want World 3 signed with the secret",
+	if !sameJSON(got[0].payload.Data, `{"id":3,"name":"33"}`) || !Verify([]byte(secret), got[0].body, got[0].header.Get(SignatureHeader)) {
+		t.Errorf("first event after adding the receiver: %s, signature ok %v; want item 3 signed with the secret",
 			got[0].payload.Data, Verify([]byte(secret), got[0].body, got[0].header.Get(SignatureHeader)))
 	}
 
@@ -41,12 +33,10 @@ func TestReconfigureMovesEventsAndRotatesTheSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	commit()
-	if _, err := fx.store.SetWorld(ctx, 4, 44); err != nil {
-		t.Fatal(err)
-	}
+	fx.put(t, 4, "44")
 	got = b.waitAccepted(t, 1, 5*time.Second)
-	if !sameJSON(got[0].payload.Data, `{"id":4,"randomNumber":44}`) {
-		t.Errorf("new receiver got %s, want World 4", got[0].payload.Data)
+	if !sameJSON(got[0].payload.Data, `{"id":4,"name":"44"}`) {
+		t.Errorf("new receiver got %s, want item 4", got[0].payload.Data)
 	}
 	if !Verify([]byte(rotated), got[0].body, got[0].header.Get(SignatureHeader)) || Verify([]byte(secret), got[0].body, got[0].header.Get(SignatureHeader)) {
 		t.Errorf("delivery after the rotation is not signed with the new secret alone")
@@ -57,18 +47,16 @@ func TestReconfigureMovesEventsAndRotatesTheSecret(t *testing.T) {
 	}
 
 	// a comes back: it gets what was recorded for it while listed, and
-	// only that (World 4 was recorded for b alone).
+	// only that (item 4 was recorded for b alone).
 	commit, err = fx.d.Reconfigure([]string{a.URL, b.URL}, rotated)
 	if err != nil {
 		t.Fatal(err)
 	}
 	commit()
-	if _, err := fx.store.SetWorld(ctx, 5, 55); err != nil {
-		t.Fatal(err)
-	}
+	fx.put(t, 5, "55")
 	got = a.waitAccepted(t, 2, 5*time.Second)
-	if !sameJSON(got[1].payload.Data, `{"id":5,"randomNumber":55}`) || !Verify([]byte(rotated), got[1].body, got[1].header.Get(SignatureHeader)) {
-		t.Errorf("returning receiver's next event %s, want World 5 signed with the new secret", got[1].payload.Data)
+	if !sameJSON(got[1].payload.Data, `{"id":5,"name":"55"}`) || !Verify([]byte(rotated), got[1].body, got[1].header.Get(SignatureHeader)) {
+		t.Errorf("returning receiver's next event %s, want item 5 signed with the new secret", got[1].payload.Data)
 	}
 	b.waitAccepted(t, 2, 5*time.Second)
 }
@@ -79,10 +67,8 @@ func TestReconfigureRefusesABadURLAndChangesNothing(t *testing.T) {
 	if _, err := fx.d.Reconfigure([]string{"ftp://nowhere"}, secret); err == nil {
 		t.Fatal("Reconfigure accepted an ftp:// URL")
 	}
-	if _, err := fx.store.SetWorld(context.Background(), 6, 66); err != nil {
-		t.Fatal(err)
-	}
-	if got := a.waitAccepted(t, 1, 5*time.Second); !sameJSON(got[0].payload.Data, `{"id":6,"randomNumber":66}`) {
-		t.Errorf("receiver got %s after a refused reconfiguration, want World 6", got[0].payload.Data)
+	fx.put(t, 6, "66")
+	if got := a.waitAccepted(t, 1, 5*time.Second); !sameJSON(got[0].payload.Data, `{"id":6,"name":"66"}`) {
+		t.Errorf("receiver got %s after a refused reconfiguration, want item 6", got[0].payload.Data)
 	}
 }
