@@ -12,45 +12,40 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// applier is what these tests need beyond db.
-type keyDB interface {
-	db
-	Apply(ctx context.Context, c Change, render Render) (Answer, error)
-	PruneIdempotencyKeys(ctx context.Context, now time.Time) (int64, error)
-}
-
-var (
-	_ keyDB = (*SQLite)(nil)
-	_ keyDB = (*Postgres)(nil)
-)
-
-// created renders an AddFortune the way the API does, closely enough: the
-// id goes into Location and the body.
-func created(v any) (Answer, error) {
-	f := v.(Fortune)
-	id := strconv.Itoa(int(f.ID))
-	return Answer{Status: 201, ContentType: "application/json", Location: "/f/" + id, ETag: `"f` + id + `"`,
-		Body: []byte(`{"id":` + id + `}`)}, nil
-}
-
 func newKey(scope, key, request string) *Key {
 	return &Key{Scope: scope, Key: key, Fingerprint: sha256.Sum256([]byte(request)), TTL: time.Hour}
 }
 
-func TestIdempotentChangeRunsOnce(t *testing.T) {
-	forEachDriver(t, func(t *testing.T, e env, s db) {
+// withAuthor adds author 1, whom the books of these tests name.
+func withAuthor(t *testing.T, db *DB) {
+	t.Helper()
+	mustExec(t, db, `INSERT INTO authors (id, name) VALUES ($1, $2)`, 1, "Ada")
+}
+
+// addBook is a create the way a route makes it: a keyed Write that
+// inserts a book by author 1 and answers with its id in Location and
+// the body.
+func addBook(ctx context.Context, db *DB, key *Key, title string) (Answer, error) {
+	var id int64
+	return db.Write(ctx, key, func(tx *Tx) error {
+		return tx.QueryRow(`INSERT INTO books (author, title) VALUES ($1, $2) RETURNING id`, 1, title).Scan(&id)
+	}, func() (Answer, error) {
+		s := strconv.FormatInt(id, 10)
+		return Answer{Status: 201, ContentType: "application/json", Location: "/books/" + s, ETag: `"b` + s + `"`,
+			Body: []byte(`{"id":` + s + `}`)}, nil
+	})
+}
+
+func TestIdempotentWriteRunsOnce(t *testing.T) {
+	forEachDB(t, nil, func(t *testing.T, e env, db *DB) {
 		ctx := context.Background()
-		k := s.(keyDB)
-		count := func() int64 { return e.scalar(t, "SELECT count(*) FROM Fortune") }
-		before := count()
-		add := func(key *Key, msg string) (Answer, error) {
-			return k.Apply(ctx, Change{Kind: AddFortune, Message: msg, Key: key}, created)
-		}
-		first, err := add(newKey("caller-a", "k1", "one"), "one")
+		withAuthor(t, db)
+		count := func() int64 { return e.scalar(t, "SELECT count(*) FROM books") }
+		first, err := addBook(ctx, db, newKey("caller-a", "k1", "one"), "one")
 		if err != nil || first.Replayed || first.Status != 201 {
 			t.Fatalf("first request: %+v, %v", first, err)
 		}
-		again, err := add(newKey("caller-a", "k1", "one"), "one")
+		again, err := addBook(ctx, db, newKey("caller-a", "k1", "one"), "one")
 		if err != nil || !again.Replayed {
 			t.Fatalf("retry: %+v, %v; want the stored answer", again, err)
 		}
@@ -59,58 +54,58 @@ func TestIdempotentChangeRunsOnce(t *testing.T) {
 			again.Status != first.Status || again.ContentType != first.ContentType {
 			t.Errorf("retry answered %+v, the first %+v", again, first)
 		}
-		if n := count(); n != before+1 {
-			t.Errorf("Fortune grew by %d, want 1", n-before)
+		if n := count(); n != 1 {
+			t.Errorf("books: %d, want 1", n)
 		}
-		if _, err := add(newKey("caller-a", "k1", "two"), "two"); !errors.Is(err, ErrKeyReused) {
+		if _, err := addBook(ctx, db, newKey("caller-a", "k1", "two"), "two"); !errors.Is(err, ErrKeyReused) {
 			t.Errorf("same key, another request: %v, want ErrKeyReused", err)
 		}
 		// Another caller's key of the same name is another key.
-		other, err := add(newKey("caller-b", "k1", "one"), "one")
+		other, err := addBook(ctx, db, newKey("caller-b", "k1", "one"), "one")
 		if err != nil || other.Replayed || string(other.Body) == string(first.Body) {
 			t.Errorf("another caller with the same key: %+v, %v; want a change of its own", other, err)
 		}
-		// A change refused (here: a failed precondition) stores nothing, so
-		// the key stays free.
-		_, err = k.Apply(ctx, Change{Kind: SetWorld, ID: 5, RandomNumber: 1, IfNumberIn: []int32{}, Key: newKey("caller-a", "k2", "w")}, func(any) (Answer, error) {
-			return Answer{Status: 200}, nil
-		})
-		if !errors.Is(err, ErrPrecondition) {
-			t.Fatalf("conditional change with a key: %v, want ErrPrecondition", err)
+		// A change refused (here: an empty title) stores nothing, so the
+		// key stays free for the request, corrected.
+		if _, err := addBook(ctx, db, newKey("caller-a", "k2", "empty"), ""); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("a refused change with a key: %v, want ErrInvalid", err)
 		}
 		if n := e.scalar(t, "SELECT count(*) FROM idempotency_keys WHERE idem_key = 'k2'"); n != 0 {
 			t.Errorf("a refused change stored %d answers for its key", n)
 		}
-		if n := count(); n != before+2 {
-			t.Errorf("Fortune grew by %d, want 2", n-before)
+		if ans, err := addBook(ctx, db, newKey("caller-a", "k2", "empty"), "corrected"); err != nil || ans.Replayed {
+			t.Errorf("the key of a refused change, used again: %+v, %v; want a change made", ans, err)
+		}
+		if n := count(); n != 3 {
+			t.Errorf("books: %d, want 3", n)
 		}
 	})
 }
 
 func TestIdempotencyKeysExpireAndArePruned(t *testing.T) {
-	forEachDriver(t, func(t *testing.T, e env, s db) {
+	forEachDB(t, nil, func(t *testing.T, e env, db *DB) {
 		ctx := context.Background()
-		k := s.(keyDB)
+		withAuthor(t, db)
 		short := func(key string) *Key {
-			kk := newKey("c", key, key)
-			kk.TTL = time.Millisecond
-			return kk
+			k := newKey("c", key, key)
+			k.TTL = time.Millisecond
+			return k
 		}
 		for i := range 3 {
-			if _, err := k.Apply(ctx, Change{Kind: AddFortune, Message: "gone soon", Key: short("old" + strconv.Itoa(i))}, created); err != nil {
+			if _, err := addBook(ctx, db, short("old"+strconv.Itoa(i)), "gone soon"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := k.Apply(ctx, Change{Kind: AddFortune, Message: "kept", Key: newKey("c", "live", "live")}, created); err != nil {
+		if _, err := addBook(ctx, db, newKey("c", "live", "live"), "kept"); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(5 * time.Millisecond)
 		// An expired key is free again, for another request too.
-		ans, err := k.Apply(ctx, Change{Kind: AddFortune, Message: "reused", Key: newKey("c", "old0", "something else")}, created)
+		ans, err := addBook(ctx, db, newKey("c", "old0", "something else"), "reused")
 		if err != nil || ans.Replayed {
 			t.Fatalf("expired key: %+v, %v; want a new change", ans, err)
 		}
-		n, err := k.PruneIdempotencyKeys(ctx, time.Now())
+		n, err := db.PruneIdempotencyKeys(ctx, time.Now())
 		if err != nil || n != 2 {
 			t.Errorf("prune: %d, %v; want the 2 expired answers deleted", n, err)
 		}
@@ -125,26 +120,23 @@ func TestIdempotencyKeysExpireAndArePruned(t *testing.T) {
 // ErrKeyInFlight, and retrying those gets the answer too. ErrUnavailable
 // (a shared database out of connections) is retried the same way.
 func TestIdempotentRetriesConcurrentlyChangeOnce(t *testing.T) {
-	forEachDriver(t, func(t *testing.T, e env, s db) {
+	forEachDB(t, nil, func(t *testing.T, e env, db *DB) {
 		ctx := context.Background()
-		k := s.(keyDB)
-		before := e.scalar(t, "SELECT count(*) FROM Fortune")
+		withAuthor(t, db)
 		const n = 16
 		answers := make([]Answer, n)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				for range 1000 {
-					answers[i], errs[i] = k.Apply(ctx, Change{Kind: AddFortune, Message: "once", Key: newKey("c", "same", "once")}, created)
+					answers[i], errs[i] = addBook(ctx, db, newKey("c", "same", "once"), "once")
 					if !errors.Is(errs[i], ErrKeyInFlight) && !errors.Is(errs[i], ErrUnavailable) {
 						return
 					}
 					time.Sleep(5 * time.Millisecond)
 				}
-			}()
+			})
 		}
 		wg.Wait()
 		fresh := 0
@@ -162,8 +154,8 @@ func TestIdempotentRetriesConcurrentlyChangeOnce(t *testing.T) {
 		if fresh != 1 {
 			t.Errorf("%d requests made the change, want 1", fresh)
 		}
-		if got := e.scalar(t, "SELECT count(*) FROM Fortune"); got != before+1 {
-			t.Errorf("Fortune grew by %d, want 1", got-before)
+		if got := e.scalar(t, "SELECT count(*) FROM books"); got != 1 {
+			t.Errorf("books: %d, want 1", got)
 		}
 	})
 }
@@ -172,7 +164,8 @@ func TestIdempotentRetriesConcurrentlyChangeOnce(t *testing.T) {
 // on another replica does: the request is refused at once, not queued.
 func TestKeyInFlightOnPostgres(t *testing.T) {
 	e := postgresEnv(t)
-	s := e.open(t).(keyDB)
+	db := e.open(t)
+	withAuthor(t, db)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, e.opts.DSN)
 	if err != nil {
@@ -188,49 +181,17 @@ func TestKeyInFlightOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err = s.Apply(ctx, Change{Kind: AddFortune, Message: "busy", Key: key}, created)
+	_, err = addBook(ctx, db, key, "busy")
 	if !errors.Is(err, ErrKeyInFlight) || errors.Is(err, ErrUnavailable) || time.Since(start) > time.Second {
 		t.Errorf("key locked elsewhere: %v after %s; want ErrKeyInFlight at once", err, time.Since(start))
 	}
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ans, err := s.Apply(ctx, Change{Kind: AddFortune, Message: "busy", Key: key}, created); err != nil || ans.Replayed {
+	if ans, err := addBook(ctx, db, key, "busy"); err != nil || ans.Replayed {
 		t.Errorf("after the lock is gone: %+v, %v; want the change made", ans, err)
 	}
-}
-
-func TestConditionalSetWorld(t *testing.T) {
-	forEachDriver(t, func(t *testing.T, e env, s db) {
-		ctx := context.Background()
-		k := s.(keyDB)
-		w, err := s.World(ctx, 9)
-		if err != nil {
-			t.Fatal(err)
-		}
-		set := func(n int32, in []int32) error {
-			_, err := k.Apply(ctx, Change{Kind: SetWorld, ID: 9, RandomNumber: n, IfNumberIn: in}, func(any) (Answer, error) { return Answer{}, nil })
-			return err
-		}
-		other := w.RandomNumber%10000 + 1
-		if err := set(other, []int32{other}); !errors.Is(err, ErrPrecondition) {
-			t.Errorf("stale number: %v, want ErrPrecondition", err)
-		}
-		if err := set(other, []int32{}); !errors.Is(err, ErrPrecondition) {
-			t.Errorf("empty list: %v, want ErrPrecondition", err)
-		}
-		if got, _ := s.World(ctx, 9); got != w {
-			t.Fatalf("refused writes changed World 9 to %+v", got)
-		}
-		if err := set(other, []int32{1, w.RandomNumber}); err != nil {
-			t.Errorf("current number in the list: %v", err)
-		}
-		if got, _ := s.World(ctx, 9); got.RandomNumber != other {
-			t.Errorf("World 9 holds %d, want %d", got.RandomNumber, other)
-		}
-		_, err = k.Apply(ctx, Change{Kind: SetWorld, ID: 10001, RandomNumber: 1, IfNumberIn: []int32{1}}, func(any) (Answer, error) { return Answer{}, nil })
-		if !errors.Is(err, ErrPrecondition) {
-			t.Errorf("missing World: %v, want ErrPrecondition", err)
-		}
-	})
+	if n := e.scalar(t, "SELECT count(*) FROM books"); n != 1 {
+		t.Errorf("books: %d, want 1 (none from the refused request)", n)
+	}
 }

@@ -4,42 +4,58 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// outboxDB is what the dispatcher uses of either driver.
-type outboxDB interface {
-	db
-	ClaimEvent(ctx context.Context, url, owner string, lease time.Duration) (OutboxEvent, bool, error)
-	EventDelivered(ctx context.Context, seq int64, owner string) error
-	EventFailed(ctx context.Context, seq int64, owner string, retryIn time.Duration, giveUp bool, reason string) error
-	EventPostponed(ctx context.Context, seq int64, owner string, retryIn time.Duration) error
-	PruneEvents(ctx context.Context, before time.Time) (int64, error)
-	EventBacklog(ctx context.Context) (int64, error)
-	OutboxSignal() <-chan struct{}
-}
-
 const hookA, hookB = "http://127.0.0.1:1/a", "http://127.0.0.1:1/b"
 
-// forEachOutboxDriver runs fn on each driver with the outbox on for hookA
-// and hookB; env lets fn open more stores on the same database.
-func forEachOutboxDriver(t *testing.T, fn func(t *testing.T, s outboxDB, e env)) {
-	for _, d := range drivers {
-		t.Run(d.name, func(t *testing.T) {
-			t.Parallel()
-			e := d.env(t)
-			e.opts.OutboxURLs = []string{hookA, hookB}
-			fn(t, e.open(t).(outboxDB), e)
-		})
+// withHooks turns the outbox on for hookA and hookB.
+func withHooks(e *env) { e.opts.OutboxURLs = []string{hookA, hookB} }
+
+// author is a row of authors, and the data of its events.
+type author struct {
+	ID   int32  `json:"id"`
+	Name string `json:"name"`
+}
+
+// The changes of the outbox tests, each returning the author it wrote.
+const (
+	sqlAddAuthor    = `INSERT INTO authors (id, name) VALUES ($1, $2) RETURNING id, name`
+	sqlRenameAuthor = `UPDATE authors SET name = $2 WHERE id = $1 RETURNING id, name`
+	sqlDeleteAuthor = `DELETE FROM authors WHERE id = $1 RETURNING id, name`
+)
+
+// change runs q, which writes one author, and emits event about it in the
+// same Write, as a service's handler does.
+func change(ctx context.Context, db *DB, event, q string, args ...any) (author, error) {
+	var a author
+	_, err := db.Write(ctx, nil, func(tx *Tx) error {
+		if err := tx.QueryRow(q, args...).Scan(&a.ID, &a.Name); err != nil {
+			return err
+		}
+		return tx.Emit(event, a)
+	}, nil)
+	return a, err
+}
+
+// addAuthors adds the authors ids, named "author <id>", one change and
+// one author.created event each, in order.
+func addAuthors(t *testing.T, db *DB, ids ...int32) {
+	t.Helper()
+	for _, id := range ids {
+		if _, err := change(context.Background(), db, "author.created", sqlAddAuthor, id, "author "+strconv.Itoa(int(id))); err != nil {
+			t.Fatalf("add author %d: %v", id, err)
+		}
 	}
 }
 
-func claim(t *testing.T, s outboxDB, url, owner string) (OutboxEvent, bool) {
+func claim(t *testing.T, db *DB, url, owner string) (OutboxEvent, bool) {
 	t.Helper()
-	ev, ok, err := s.ClaimEvent(context.Background(), url, owner, time.Minute)
+	ev, ok, err := db.ClaimEvent(context.Background(), url, owner, time.Minute)
 	if err != nil {
 		t.Fatalf("ClaimEvent(%s, %s): %v", url, owner, err)
 	}
@@ -47,40 +63,52 @@ func claim(t *testing.T, s outboxDB, url, owner string) (OutboxEvent, bool) {
 }
 
 func TestOutboxRecordsEachChangeOncePerURLInOrder(t *testing.T) {
-	forEachOutboxDriver(t, func(t *testing.T, s outboxDB, e env) {
+	forEachDB(t, withHooks, func(t *testing.T, e env, db *DB) {
 		ctx := context.Background()
-		f, err := s.AddFortune(ctx, "outbox <b>&</b>")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.SetWorld(ctx, 42, 4242); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.UpdateWorlds(ctx, []World{{ID: 43, RandomNumber: 1}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.DeleteFortune(ctx, f.ID); err != nil {
-			t.Fatal(err)
+		for _, c := range []struct {
+			event, q string
+			args     []any
+		}{
+			{"author.created", sqlAddAuthor, []any{1, "outbox"}},
+			{"author.renamed", sqlRenameAuthor, []any{1, "outbox <b>&</b>"}},
+			{"author.deleted", sqlDeleteAuthor, []any{1}},
+		} {
+			if _, err := change(ctx, db, c.event, c.q, c.args...); err != nil {
+				t.Fatalf("%s: %v", c.event, err)
+			}
 		}
 		select {
-		case <-s.OutboxSignal():
+		case <-db.OutboxSignal():
 		default:
 			t.Error("no signal after committed changes with events")
 		}
-		// Failed changes record nothing.
-		if err := s.DeleteFortune(ctx, f.ID); !errors.Is(err, ErrNotFound) {
-			t.Errorf("second DeleteFortune: %v, want ErrNotFound", err)
+		// A change that emits nothing records nothing; failed changes
+		// record nothing, whether the statement or fn itself failed.
+		if err := setCounters(ctx, db, []int32{1, 2}, 3); err != nil {
+			t.Fatal(err)
 		}
-		if _, err := s.SetWorld(ctx, 10001, 1); !errors.Is(err, ErrNotFound) {
-			t.Errorf("SetWorld(10001): %v, want ErrNotFound", err)
+		if _, err := change(ctx, db, "author.deleted", sqlDeleteAuthor, 1); !errors.Is(err, ErrNotFound) {
+			t.Errorf("second delete: %v, want ErrNotFound", err)
 		}
-		if _, err := s.AddFortune(ctx, "bad \x00"); !errors.Is(err, ErrInvalid) {
-			t.Errorf("AddFortune(NUL): %v, want ErrInvalid", err)
+		if _, err := change(ctx, db, "author.renamed", sqlRenameAuthor, 99, "x"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("rename of a missing author: %v, want ErrNotFound", err)
+		}
+		if _, err := change(ctx, db, "author.created", sqlAddAuthor, 2, "bad \x00"); !errors.Is(err, ErrInvalid) {
+			t.Errorf("a name with NUL: %v, want ErrInvalid", err)
+		}
+		_, err := db.Write(ctx, nil, func(tx *Tx) error {
+			if err := tx.Emit("author.created", author{ID: 3}); err != nil {
+				return err
+			}
+			return errBoom
+		}, nil)
+		if err != errBoom {
+			t.Errorf("fn failing after Emit: %v, want errBoom", err)
 		}
 		if n := e.scalar(t, "SELECT count(*) FROM webhook_outbox"); n != 6 {
-			t.Fatalf("outbox rows = %d, want 6 (3 changes x 2 URLs; /updates and failures record none)", n)
+			t.Fatalf("outbox rows = %d, want 6 (3 changes x 2 URLs; a change without events and failures record none)", n)
 		}
-		if n, err := s.EventBacklog(ctx); err != nil || n != 6 {
+		if n, err := db.EventBacklog(ctx); err != nil || n != 6 {
 			t.Errorf("EventBacklog = %d, %v; want 6", n, err)
 		}
 
@@ -88,15 +116,15 @@ func TestOutboxRecordsEachChangeOncePerURLInOrder(t *testing.T) {
 			typ  string
 			data string
 		}{
-			{EventFortuneCreated, `{"id":` + itoa(f.ID) + `,"message":"outbox <b>&</b>"}`},
-			{EventWorldUpdated, `{"id":42,"randomNumber":4242}`},
-			{EventFortuneDeleted, `{"id":` + itoa(f.ID) + `,"message":"outbox <b>&</b>"}`},
+			{"author.created", `{"id":1,"name":"outbox"}`},
+			{"author.renamed", `{"id":1,"name":"outbox <b>&</b>"}`},
+			{"author.deleted", `{"id":1,"name":"outbox <b>&</b>"}`},
 		}
 		ids := map[string]string{}
 		for _, url := range []string{hookA, hookB} {
 			var last int64
 			for i, w := range want {
-				ev, ok := claim(t, s, url, "me")
+				ev, ok := claim(t, db, url, "me")
 				if !ok {
 					t.Fatalf("%s: event %d missing", url, i)
 				}
@@ -111,106 +139,98 @@ func TestOutboxRecordsEachChangeOncePerURLInOrder(t *testing.T) {
 				}
 				ids[w.typ] = ev.ID
 				last = ev.Seq
-				if err := s.EventDelivered(ctx, ev.Seq, "me"); err != nil {
+				if err := db.EventDelivered(ctx, ev.Seq, "me"); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if ev, ok := claim(t, s, url, "me"); ok {
+			if ev, ok := claim(t, db, url, "me"); ok {
 				t.Errorf("%s: unexpected extra event %+v", url, ev)
 			}
 		}
-		if len(ids) != 3 || ids[EventFortuneCreated] == ids[EventFortuneDeleted] {
+		if len(ids) != 3 || ids["author.created"] == ids["author.deleted"] {
 			t.Errorf("event ids %v: want three distinct", ids)
 		}
-		if n, err := s.EventBacklog(ctx); err != nil || n != 0 {
+		if n, err := db.EventBacklog(ctx); err != nil || n != 0 {
 			t.Errorf("EventBacklog after delivery = %d, %v; want 0", n, err)
 		}
 	})
 }
 
 func TestOutboxHeadBlocksItsURLUntilDeliveredOrGivenUp(t *testing.T) {
-	forEachOutboxDriver(t, func(t *testing.T, s outboxDB, e env) {
+	forEachDB(t, withHooks, func(t *testing.T, e env, db *DB) {
 		ctx := context.Background()
-		for _, n := range []int32{1, 2} {
-			if _, err := s.SetWorld(ctx, n, n); err != nil {
-				t.Fatal(err)
-			}
-		}
-		first, ok := claim(t, s, hookA, "me")
+		addAuthors(t, db, 1, 2)
+		first, ok := claim(t, db, hookA, "me")
 		if !ok {
 			t.Fatal("no event to claim")
 		}
-		if _, ok := claim(t, s, hookA, "other"); ok {
+		if _, ok := claim(t, db, hookA, "other"); ok {
 			t.Fatal("a second claim got an event while the head is leased: order or exclusivity broken")
 		}
-		if err := s.EventFailed(ctx, first.Seq, "me", time.Hour, false, "503 from receiver"); err != nil {
+		if err := db.EventFailed(ctx, first.Seq, "me", time.Hour, false, "503 from receiver"); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := claim(t, s, hookA, "me"); ok {
+		if _, ok := claim(t, db, hookA, "me"); ok {
 			t.Fatal("the next event was handed out while the head waits for its retry")
 		}
-		if ev, ok := claim(t, s, hookB, "me"); !ok || ev.ID != first.ID {
+		if ev, ok := claim(t, db, hookB, "me"); !ok || ev.ID != first.ID {
 			t.Errorf("hookB head = %+v %v, want the same first event: URLs do not block each other", ev, ok)
 		}
-		if err := s.EventFailed(ctx, first.Seq, "me", 0, false, "retry now"); err != nil {
+		if err := db.EventFailed(ctx, first.Seq, "me", 0, false, "retry now"); err != nil {
 			t.Fatal(err)
 		}
-		again, ok := claim(t, s, hookA, "me")
+		again, ok := claim(t, db, hookA, "me")
 		if !ok || again.Seq != first.Seq || again.Attempts != 2 {
 			t.Fatalf("retry = %+v %v, want seq %d with 2 failed attempts", again, ok, first.Seq)
 		}
-		if err := s.EventFailed(ctx, again.Seq, "me", 0, true, "gave up"); err != nil {
+		if err := db.EventFailed(ctx, again.Seq, "me", 0, true, "gave up"); err != nil {
 			t.Fatal(err)
 		}
-		next, ok := claim(t, s, hookA, "me")
-		if !ok || next.Seq <= first.Seq || !sameJSON(t, next.Data, `{"id":2,"randomNumber":2}`) {
+		next, ok := claim(t, db, hookA, "me")
+		if !ok || next.Seq <= first.Seq || !sameJSON(t, next.Data, `{"id":2,"name":"author 2"}`) {
 			t.Errorf("after giving up the head: %+v %v, want the second event", next, ok)
 		}
 	})
 }
 
 func TestOutboxLeaseExpiresAndOnlyItsOwnerMarks(t *testing.T) {
-	forEachOutboxDriver(t, func(t *testing.T, s outboxDB, e env) {
+	forEachDB(t, withHooks, func(t *testing.T, e env, db *DB) {
 		ctx := context.Background()
-		if _, err := s.SetWorld(ctx, 7, 7); err != nil {
-			t.Fatal(err)
-		}
-		ev, ok, err := s.ClaimEvent(ctx, hookA, "dead-replica", 50*time.Millisecond)
+		addAuthors(t, db, 7)
+		ev, ok, err := db.ClaimEvent(ctx, hookA, "dead-replica", 50*time.Millisecond)
 		if err != nil || !ok {
 			t.Fatalf("claim: %v %v", ok, err)
 		}
 		time.Sleep(80 * time.Millisecond) // the owner "died" without marking
-		again, ok := claim(t, s, hookA, "survivor")
+		again, ok := claim(t, db, hookA, "survivor")
 		if !ok || again.Seq != ev.Seq {
 			t.Fatalf("after the lease expired: %+v %v, want seq %d again", again, ok, ev.Seq)
 		}
 		// The late owner's mark must not count: the survivor holds the lease.
-		if err := s.EventDelivered(ctx, ev.Seq, "dead-replica"); err != nil {
+		if err := db.EventDelivered(ctx, ev.Seq, "dead-replica"); err != nil {
 			t.Fatal(err)
 		}
-		if n, _ := s.EventBacklog(ctx); n != 2 {
+		if n, _ := db.EventBacklog(ctx); n != 2 {
 			t.Errorf("backlog = %d after a stale owner's mark, want 2 (still pending)", n)
 		}
-		if err := s.EventDelivered(ctx, ev.Seq, "survivor"); err != nil {
+		if err := db.EventDelivered(ctx, ev.Seq, "survivor"); err != nil {
 			t.Fatal(err)
 		}
-		if n, _ := s.EventBacklog(ctx); n != 1 {
+		if n, _ := db.EventBacklog(ctx); n != 1 {
 			t.Errorf("backlog = %d after the owner's mark, want 1", n)
 		}
 	})
 }
 
 func TestOutboxReplicasNeverClaimTheSameEventTwice(t *testing.T) {
-	forEachOutboxDriver(t, func(t *testing.T, s outboxDB, e env) {
+	forEachDB(t, withHooks, func(t *testing.T, e env, db *DB) {
 		ctx := context.Background()
 		const events = 20
 		for i := range int32(events) {
-			if _, err := s.SetWorld(ctx, i+1, i+1); err != nil {
-				t.Fatal(err)
-			}
+			addAuthors(t, db, i+1)
 		}
 		// Four stores on one database stand for four replicas.
-		replicas := []outboxDB{s, e.open(t).(outboxDB), e.open(t).(outboxDB), e.open(t).(outboxDB)}
+		replicas := []*DB{db, e.open(t), e.open(t), e.open(t)}
 		var (
 			mu   sync.Mutex
 			got  []int64
@@ -218,10 +238,8 @@ func TestOutboxReplicasNeverClaimTheSameEventTwice(t *testing.T) {
 			errs = make(chan error, len(replicas))
 		)
 		for i, r := range replicas {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				owner := "replica-" + itoa(int32(i))
+			wg.Go(func() {
+				owner := "replica-" + strconv.Itoa(i)
 				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 					ev, ok, err := r.ClaimEvent(ctx, hookA, owner, time.Minute)
 					if err != nil {
@@ -242,7 +260,7 @@ func TestOutboxReplicasNeverClaimTheSameEventTwice(t *testing.T) {
 						return
 					}
 				}
-			}()
+			})
 		}
 		wg.Wait()
 		close(errs)
@@ -261,26 +279,22 @@ func TestOutboxReplicasNeverClaimTheSameEventTwice(t *testing.T) {
 }
 
 func TestOutboxPruneKeepsPendingEventsOfConfiguredURLs(t *testing.T) {
-	forEachOutboxDriver(t, func(t *testing.T, s outboxDB, e env) {
+	forEachDB(t, withHooks, func(t *testing.T, e env, db *DB) {
 		ctx := context.Background()
-		for _, n := range []int32{1, 2} {
-			if _, err := s.SetWorld(ctx, n, n); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ev, _ := claim(t, s, hookA, "me")
-		if err := s.EventDelivered(ctx, ev.Seq, "me"); err != nil {
+		addAuthors(t, db, 1, 2)
+		ev, _ := claim(t, db, hookA, "me")
+		if err := db.EventDelivered(ctx, ev.Seq, "me"); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := s.PruneEvents(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		if n, err := db.PruneEvents(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
 			t.Errorf("prune before the delivery: %d, %v; want 0", n, err)
 		}
-		if n, err := s.PruneEvents(ctx, time.Now().Add(time.Second)); err != nil || n != 1 {
+		if n, err := db.PruneEvents(ctx, time.Now().Add(time.Second)); err != nil || n != 1 {
 			t.Errorf("prune after the delivery: %d, %v; want 1 (the delivered row only)", n, err)
 		}
 		// hookB is dropped from the configuration: its old pending rows go.
 		e.opts.OutboxURLs = []string{hookA}
-		only := e.open(t).(outboxDB)
+		only := e.open(t)
 		if n, err := only.PruneEvents(ctx, time.Now().Add(time.Second)); err != nil || n != 2 {
 			t.Errorf("prune with hookB unconfigured: %d, %v; want 2", n, err)
 		}
@@ -288,33 +302,6 @@ func TestOutboxPruneKeepsPendingEventsOfConfiguredURLs(t *testing.T) {
 			t.Errorf("rows left = %d, want 1 (hookA's pending event)", n)
 		}
 	})
-}
-
-func TestOutboxOffRecordsNothing(t *testing.T) {
-	for _, d := range drivers {
-		t.Run(d.name, func(t *testing.T) {
-			t.Parallel()
-			e := d.env(t)
-			s := e.open(t)
-			ctx := context.Background()
-			f, err := s.AddFortune(ctx, "quiet")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.SetWorld(ctx, 3, 3); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.DeleteFortune(ctx, f.ID); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.DeleteFortune(ctx, f.ID); !errors.Is(err, ErrNotFound) {
-				t.Errorf("second DeleteFortune: %v, want ErrNotFound", err)
-			}
-			if n := e.scalar(t, "SELECT count(*) FROM webhook_outbox"); n != 0 {
-				t.Errorf("outbox rows = %d with no URLs, want 0", n)
-			}
-		})
-	}
 }
 
 func sameJSON(t *testing.T, got []byte, want string) bool {
@@ -332,42 +319,35 @@ func sameJSON(t *testing.T, got []byte, want string) bool {
 	return string(gb) == string(wb)
 }
 
-func itoa(n int32) string {
-	b, _ := json.Marshal(n)
-	return string(b)
-}
-
 // TestOutboxPostponeSpendsNoAttempt: a postponed event keeps its attempt
 // count and is due again; a failure reason that is not valid UTF-8, or is
 // cut inside a character, is still recorded (PostgreSQL refuses bad text).
 func TestOutboxPostponeSpendsNoAttempt(t *testing.T) {
-	forEachOutboxDriver(t, func(t *testing.T, s outboxDB, e env) {
+	forEachDB(t, withHooks, func(t *testing.T, e env, db *DB) {
 		ctx := context.Background()
-		if _, err := s.SetWorld(ctx, 3, 3); err != nil {
-			t.Fatal(err)
-		}
-		first, ok := claim(t, s, hookA, "me")
+		addAuthors(t, db, 3)
+		first, ok := claim(t, db, hookA, "me")
 		if !ok {
 			t.Fatal("no event to claim")
 		}
 		reason := "receiver path /\xff: " + strings.Repeat("é", 600)
-		if err := s.EventFailed(ctx, first.Seq, "me", 0, false, reason); err != nil {
+		if err := db.EventFailed(ctx, first.Seq, "me", 0, false, reason); err != nil {
 			t.Fatalf("EventFailed with a reason of raw and cut UTF-8: %v", err)
 		}
-		again, ok := claim(t, s, hookA, "me")
+		again, ok := claim(t, db, hookA, "me")
 		if !ok || again.Seq != first.Seq || again.Attempts != 1 {
 			t.Fatalf("after one failure: %+v %v, want seq %d with 1 attempt", again, ok, first.Seq)
 		}
-		if err := s.EventPostponed(ctx, again.Seq, "other", 0); err != nil {
+		if err := db.EventPostponed(ctx, again.Seq, "other", 0); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := claim(t, s, hookA, "me"); ok {
+		if _, ok := claim(t, db, hookA, "me"); ok {
 			t.Fatal("a postpone by a process that does not hold the lease released it")
 		}
-		if err := s.EventPostponed(ctx, again.Seq, "me", 0); err != nil {
+		if err := db.EventPostponed(ctx, again.Seq, "me", 0); err != nil {
 			t.Fatal(err)
 		}
-		third, ok := claim(t, s, hookA, "other")
+		third, ok := claim(t, db, hookA, "other")
 		if !ok || third.Seq != first.Seq || third.Attempts != 1 {
 			t.Fatalf("after a postpone: %+v %v, want seq %d still at 1 attempt, leasable by another process", third, ok, first.Seq)
 		}
@@ -377,24 +357,20 @@ func TestOutboxPostponeSpendsNoAttempt(t *testing.T) {
 // TestOutboxPruneWorksInBatches: a backlog larger than one batch is deleted
 // whole, by as many statements as it takes.
 func TestOutboxPruneWorksInBatches(t *testing.T) {
-	forEachOutboxDriver(t, func(t *testing.T, s outboxDB, e env) {
-		s.(interface{ underlying() *DB }).underlying().outbox.pruneBatch = 2
+	forEachDB(t, withHooks, func(t *testing.T, e env, db *DB) {
+		db.outbox.pruneBatch = 2
 		ctx := context.Background()
-		for n := range int32(5) {
-			if _, err := s.SetWorld(ctx, n+1, n+1); err != nil {
-				t.Fatal(err)
-			}
-		}
+		addAuthors(t, db, 1, 2, 3, 4, 5)
 		for range 5 {
-			ev, ok := claim(t, s, hookA, "me")
+			ev, ok := claim(t, db, hookA, "me")
 			if !ok {
 				t.Fatal("no event to claim")
 			}
-			if err := s.EventDelivered(ctx, ev.Seq, "me"); err != nil {
+			if err := db.EventDelivered(ctx, ev.Seq, "me"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if n, err := s.PruneEvents(ctx, time.Now().Add(time.Second)); err != nil || n != 5 {
+		if n, err := db.PruneEvents(ctx, time.Now().Add(time.Second)); err != nil || n != 5 {
 			t.Errorf("prune of 5 delivered rows in batches of 2: %d, %v; want 5", n, err)
 		}
 		if n := e.scalar(t, "SELECT count(*) FROM webhook_outbox WHERE url = '"+hookA+"'"); n != 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/hotpath/hotpath/internal/testenv"
@@ -17,7 +18,7 @@ import (
 func proxied(t *testing.T, timeout time.Duration) (Options, *testenv.Proxy, string) {
 	dsn := testenv.PostgresDSN(t)
 	p := testenv.NewProxy(t, testenv.TargetAddr(t, dsn))
-	return Options{Driver: "postgres", DSN: testenv.ReplaceHost(t, dsn, p.Addr()), Timeout: timeout}, p, dsn
+	return pgOptions(t, testenv.ReplaceHost(t, dsn, p.Addr()), timeout), p, dsn
 }
 
 // expectUnavailable calls fn and checks it fails with ErrUnavailable
@@ -31,16 +32,16 @@ func expectUnavailable(t *testing.T, what string, limit time.Duration, fn func()
 	}
 }
 
-// worldsUnavailable makes n concurrent World calls, each with a deadline
+// readsUnavailable makes n concurrent one-row reads, each with a deadline
 // of d, and checks each fails with ErrUnavailable within limit.
-func worldsUnavailable(t *testing.T, what string, s db, n int, d, limit time.Duration) {
+func readsUnavailable(t *testing.T, what string, db *DB, n int, d, limit time.Duration) {
 	t.Helper()
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), d)
 			defer cancel()
-			expectUnavailable(t, what, limit, func() error { _, err := s.World(ctx, 1); return err })
+			expectUnavailable(t, what, limit, func() error { _, err := readCounter(ctx, db, 1); return err })
 		})
 	}
 	wg.Wait()
@@ -62,121 +63,83 @@ func eventually(t *testing.T, what string, within time.Duration, fn func() error
 	}
 }
 
-func TestPostgresStartsWhileDatabaseIsDown(t *testing.T) {
-	t.Parallel()
-	o, proxy, _ := proxied(t, time.Second)
-	proxy.SetMode(testenv.Refuse)
-
-	start := time.Now()
-	p, err := OpenPostgres(context.Background(), o)
-	if err != nil {
-		t.Fatalf("OpenPostgres with the database down: %v; want a store that waits for it", err)
-	}
-	t.Cleanup(func() { closeStore(t, p) })
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("OpenPostgres took %v with the database down", d)
-	}
-	if p.Ready() {
-		t.Fatal("Ready() with the database down")
-	}
-	ctx := context.Background()
-	expectUnavailable(t, "Ping while down", 100*time.Millisecond, func() error { return p.Ping(ctx) })
-	expectUnavailable(t, "World while down", 100*time.Millisecond, func() error { _, err := p.World(ctx, 1); return err })
-	expectUnavailable(t, "UpdateWorlds while down", 100*time.Millisecond, func() error { return p.UpdateWorlds(ctx, []World{{1, 1}}) })
-
-	proxy.SetMode(testenv.Pass)
-	eventually(t, "Ping after the database came up", 10*time.Second, func() error { return p.Ping(ctx) })
-	if w, err := p.World(ctx, 1); err != nil || w.ID != 1 {
-		t.Errorf("World(1) after recovery = %+v, %v", w, err)
-	}
-}
-
 func TestPostgresRecoversFromLostConnections(t *testing.T) {
 	t.Parallel()
 	o, proxy, _ := proxied(t, time.Second)
-	p := (env{opts: o}).open(t).(*Postgres)
+	db := (env{opts: o}).open(t)
 	ctx := context.Background()
-	if _, err := p.Worlds(ctx, []int32{1, 2, 3}, nil); err != nil {
+	batch := func() error { _, err := readCounters(ctx, db, 1, 2, 3); return err }
+	if err := batch(); err != nil {
 		t.Fatal(err)
 	}
 
 	proxy.SetMode(testenv.Reset) // every pooled connection dies, new ones are reset
 	for range 3 {
-		expectUnavailable(t, "Worlds with connections reset", time.Second, func() error {
-			_, err := p.Worlds(ctx, []int32{1, 2, 3}, nil)
-			return err
-		})
+		expectUnavailable(t, "a batch with connections reset", time.Second, batch)
 	}
 	proxy.SetMode(testenv.Pass)
-	eventually(t, "Worlds after the network came back", 5*time.Second, func() error {
-		_, err := p.Worlds(ctx, []int32{1, 2, 3}, nil)
-		return err
-	})
+	eventually(t, "a batch after the network came back", 5*time.Second, batch)
 
 	proxy.Cut() // a blip on live connections: the next call may fail, later ones must not
-	_, _ = p.World(ctx, 1)
-	eventually(t, "World after a cut", 5*time.Second, func() error { _, err := p.World(ctx, 1); return err })
+	_, _ = readCounter(ctx, db, 1)
+	eventually(t, "QueryRow after a cut", 5*time.Second, func() error { _, err := readCounter(ctx, db, 1); return err })
 }
 
 func TestPostgresBlackholeEndsAtDeadline(t *testing.T) {
 	t.Parallel()
 	o, proxy, _ := proxied(t, time.Second)
-	p := (env{opts: o}).open(t).(*Postgres)
+	db := (env{opts: o}).open(t)
 
 	proxy.SetMode(testenv.Blackhole)
-	worldsUnavailable(t, "World through a blackhole", p, 8, 200*time.Millisecond, 700*time.Millisecond)
+	readsUnavailable(t, "QueryRow through a blackhole", db, 8, 200*time.Millisecond, 700*time.Millisecond)
 	// With no deadline of its own the call is bounded by Options.Timeout.
-	expectUnavailable(t, "World without a deadline", 1500*time.Millisecond, func() error {
-		_, err := p.World(context.Background(), 1)
+	expectUnavailable(t, "QueryRow without a deadline", 1500*time.Millisecond, func() error {
+		_, err := readCounter(context.Background(), db, 1)
 		return err
 	})
 	proxy.SetMode(testenv.Pass)
-	eventually(t, "World after the blackhole", 5*time.Second, func() error { _, err := p.World(context.Background(), 1); return err })
+	eventually(t, "QueryRow after the blackhole", 5*time.Second, func() error { _, err := readCounter(context.Background(), db, 1); return err })
 }
 
-// slowFortunes makes every insert into Fortune sleep, standing in for a
+// slowBooks makes every insert into books sleep, standing in for a
 // query that runs too long.
-func slowFortunes(t *testing.T, dsn string) {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `
+func slowBooks(t *testing.T, dsn string) {
+	pgRaw(t, dsn, func(c *pgx.Conn) error {
+		_, err := c.Exec(context.Background(), `
 		CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$;
-		CREATE TRIGGER slow_insert BEFORE INSERT ON Fortune FOR EACH ROW EXECUTE FUNCTION slow_insert();`); err != nil {
-		t.Fatal(err)
-	}
+		CREATE TRIGGER slow_insert BEFORE INSERT ON books FOR EACH ROW EXECUTE FUNCTION slow_insert();`)
+		return err
+	})
 }
 
 func TestPostgresCancelsSlowQueryOnTheServer(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.PostgresDSN(t)
-	p := (env{opts: Options{Driver: "postgres", DSN: dsn, Timeout: 300 * time.Millisecond}}).open(t)
-	slowFortunes(t, dsn)
+	db := (env{opts: pgOptions(t, dsn, 300*time.Millisecond)}).open(t)
+	mustExec(t, db, `INSERT INTO authors (id, name) VALUES ($1, $2)`, 1, "Ada")
+	slowBooks(t, dsn)
 
 	// The caller's deadline is generous: only statement_timeout can end it early.
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
-	expectUnavailable(t, "AddFortune running pg_sleep(5)", 1500*time.Millisecond, func() error {
-		_, err := p.AddFortune(ctx, "slow")
+	expectUnavailable(t, "an insert running pg_sleep(5)", 1500*time.Millisecond, func() error {
+		_, err := db.Exec(ctx, `INSERT INTO books (author, title) VALUES ($1, $2)`, 1, "slow")
 		return err
 	})
 	active := pgScalar(t, dsn, `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND state = 'active' AND query LIKE 'INSERT INTO Fortune%'`)
+		WHERE datname = current_database() AND state = 'active' AND query LIKE 'INSERT INTO books%'`)
 	if active != 0 {
 		t.Errorf("%d inserts still running on the server after the timeout", active)
 	}
-	if n := pgScalar(t, dsn, "SELECT count(*) FROM Fortune"); n != 12 {
-		t.Errorf("%d fortunes after the cancelled insert, want 12", n)
+	if n := pgScalar(t, dsn, "SELECT count(*) FROM books"); n != 0 {
+		t.Errorf("%d books after the cancelled insert, want 0", n)
 	}
 }
 
-// lockWorld holds an exclusive lock on World until the returned function
-// is called.
-func lockWorld(t *testing.T, dsn string) (release func()) {
+// lockCounters holds an exclusive lock on counters until the returned
+// function is called.
+func lockCounters(t *testing.T, dsn string) (release func()) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -186,7 +149,7 @@ func lockWorld(t *testing.T, dsn string) (release func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, "LOCK TABLE World IN ACCESS EXCLUSIVE MODE"); err != nil {
+	if _, err := tx.Exec(ctx, "LOCK TABLE counters IN ACCESS EXCLUSIVE MODE"); err != nil {
 		t.Fatal(err)
 	}
 	var once sync.Once
@@ -203,47 +166,50 @@ func lockWorld(t *testing.T, dsn string) (release func()) {
 func TestPostgresLockWaitEndsAtTimeout(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.PostgresDSN(t)
-	p := (env{opts: Options{Driver: "postgres", DSN: dsn, Timeout: 300 * time.Millisecond}}).open(t)
-	release := lockWorld(t, dsn)
+	db := (env{opts: pgOptions(t, dsn, 300*time.Millisecond)}).open(t)
+	release := lockCounters(t, dsn)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
-	expectUnavailable(t, "UpdateWorlds on a locked table", 1500*time.Millisecond, func() error {
-		return p.UpdateWorlds(ctx, []World{{1, 1}, {2, 2}})
+	expectUnavailable(t, "a Write on a locked table", 1500*time.Millisecond, func() error {
+		return setCounters(ctx, db, []int32{1, 2}, 1)
 	})
 	release()
-	if err := p.UpdateWorlds(ctx, []World{{1, 1}, {2, 2}}); err != nil {
-		t.Errorf("UpdateWorlds after the lock was released: %v", err)
+	if err := setCounters(ctx, db, []int32{1, 2}, 1); err != nil {
+		t.Errorf("Write after the lock was released: %v", err)
 	}
 }
 
 func TestPostgresPoolExhaustionFailsFast(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.PostgresDSN(t)
-	p := (env{opts: Options{Driver: "postgres", DSN: dsn, Timeout: 3 * time.Second, MaxConns: 2}}).open(t)
-	release := lockWorld(t, dsn)
+	o := pgOptions(t, dsn, 3*time.Second)
+	o.MaxConns = 2
+	db := (env{opts: o}).open(t)
+	release := lockCounters(t, dsn)
 
 	// Two calls wait on the lock and hold both connections.
 	var wg sync.WaitGroup
 	for range 2 {
 		wg.Go(func() {
-			if _, err := p.World(context.Background(), 1); err != nil {
-				t.Errorf("World holding a connection: %v", err)
+			if _, err := readCounter(context.Background(), db, 1); err != nil {
+				t.Errorf("QueryRow holding a connection: %v", err)
 			}
 		})
 	}
 	time.Sleep(200 * time.Millisecond)
-	worldsUnavailable(t, "World with the pool exhausted", p, 50, 100*time.Millisecond, 600*time.Millisecond)
+	readsUnavailable(t, "QueryRow with the pool exhausted", db, 50, 100*time.Millisecond, 600*time.Millisecond)
 	release()
 	wg.Wait()
-	if w, err := p.World(context.Background(), 3); err != nil || w.ID != 3 {
-		t.Errorf("World after the pool recovered = %+v, %v", w, err)
+	if _, err := readCounter(context.Background(), db, 3); err != nil {
+		t.Errorf("QueryRow after the pool recovered: %v", err)
 	}
 }
 
 func TestPostgresRefusesSimpleProtocol(t *testing.T) {
-	_, err := OpenPostgres(context.Background(), Options{DSN: "postgres://u@127.0.0.1:1/d?default_query_exec_mode=simple_protocol"})
+	db, err := Open(context.Background(), Options{Driver: "postgres", DSN: "postgres://u@127.0.0.1:1/d?default_query_exec_mode=simple_protocol"})
 	if err == nil {
-		t.Fatal("OpenPostgres accepted default_query_exec_mode=simple_protocol")
+		_ = db.Close()
+		t.Fatal("Open accepted default_query_exec_mode=simple_protocol")
 	}
 }
 
@@ -286,33 +252,40 @@ func TestPostgresErrorClasses(t *testing.T) {
 
 func TestPostgresMigratesDespiteShortTimeout(t *testing.T) {
 	t.Parallel()
-	// Seeding takes longer than 20ms; db.timeout must not apply to it.
+	// A migration that takes 200ms: db.timeout (20ms) must not apply to it.
+	slow := Component{Name: "slow", FS: fstest.MapFS{"postgres/0001_slow.sql": {Data: []byte(`SELECT pg_sleep(0.2);`)}}}
 	e := postgresEnv(t)
 	e.opts.Timeout = 20 * time.Millisecond
-	s := e.open(t)
-	if n := e.scalar(t, "SELECT count(*) FROM World"); n != 10000 {
-		t.Fatalf("%d worlds, want 10000", n)
+	e.opts.Components = append(e.opts.Components, slow)
+	db := e.open(t)
+	if n := e.scalar(t, "SELECT count(*) FROM hotpath_migrations WHERE component = 'slow'"); n != 1 {
+		t.Fatalf("the slow migration recorded %d times, want once", n)
 	}
-	expectUnavailable(t, "UpdateWorlds on a locked table", time.Second, func() error {
-		release := lockWorld(t, e.opts.DSN)
+	// It still bounds the calls made afterwards.
+	expectUnavailable(t, "a Write on a locked table", time.Second, func() error {
+		release := lockCounters(t, e.opts.DSN)
 		defer release()
-		return s.UpdateWorlds(context.Background(), []World{{1, 1}})
+		return setCounters(context.Background(), db, []int32{1}, 1)
 	})
 }
 
-// TestPostgresDownAnswersUnavailableOnEveryCall: while the database has
-// not been reached and migrated, every call of the generic API fails fast
-// with ErrUnavailable; once it is up they all work, without a reopen.
+// TestPostgresDownAnswersUnavailableOnEveryCall: Open returns at once
+// with the database down; until it has been reached and migrated, every
+// call of the generic API fails fast with ErrUnavailable; once it is up
+// they all work, without a reopen.
 func TestPostgresDownAnswersUnavailableOnEveryCall(t *testing.T) {
 	t.Parallel()
 	o, proxy, _ := proxied(t, time.Second)
 	proxy.SetMode(testenv.Refuse)
-	o.Components = []Component{libraryComponent()}
+	start := time.Now()
 	db, err := Open(context.Background(), o)
 	if err != nil {
-		t.Fatalf("Open with the database down: %v", err)
+		t.Fatalf("Open with the database down: %v; want a store that waits for it", err)
 	}
-	t.Cleanup(func() { _ = db.Close() })
+	t.Cleanup(func() { closeDB(t, db) })
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Open took %v with the database down", d)
+	}
 	if db.Ready() {
 		t.Fatal("Ready() with the database down")
 	}
@@ -339,7 +312,8 @@ func TestPostgresDownAnswersUnavailableOnEveryCall(t *testing.T) {
 			return errors.Join(br.QueryRow().Scan(&name), br.Close())
 		},
 		"Write": func() error {
-			_, err := db.Write(ctx, newKey("c", "k", "r"), func(tx *Tx) error { return nil }, func() (Answer, error) { return Answer{}, nil })
+			_, err := db.Write(ctx, newKey("c", "k", "r"), func(tx *Tx) error { _, err := tx.Exec(sqlSetCounter, 5, 1); return err },
+				func() (Answer, error) { return Answer{Status: 204}, nil })
 			return err
 		},
 	}
@@ -352,5 +326,8 @@ func TestPostgresDownAnswersUnavailableOnEveryCall(t *testing.T) {
 		if err := call(); err != nil && !errors.Is(err, ErrNotFound) {
 			t.Errorf("%s after recovery: %v", what, err)
 		}
+	}
+	if n, err := readCounter(ctx, db, 1); err != nil || n != 5 {
+		t.Errorf("counter 1 after the Write made on recovery = %d, %v; want 5", n, err)
 	}
 }

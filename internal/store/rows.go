@@ -175,8 +175,7 @@ var batches = sync.Pool{New: func() any { return new(Batch) }}
 
 // AcquireBatch returns an empty Batch from a pool, with the memory of its
 // earlier uses, so that a path sending a batch per request allocates none
-// for it (BenchmarkWorlds20, the reference service's use). Give it back
-// with ReleaseBatch.
+// for it (BenchmarkBatch20). Give it back with ReleaseBatch.
 func AcquireBatch() *Batch { return batches.Get().(*Batch) }
 
 // ReleaseBatch empties b and returns it to the pool. Call it only after

@@ -28,7 +28,7 @@ func TestSpansLastAsLongAsTheCall(t *testing.T) {
 	}
 	const traceID = "0af7651916cd43dd8448eb211c80319c"
 	ctx := tracer.Continue(context.Background(), "00-"+traceID+"-b7ad6b7169203331-01", "")
-	db := sqliteEnv(t).openDB(t)
+	db := sqliteEnv(t).open(t)
 	mustExec(t, db, `INSERT INTO authors (id, name) VALUES ($1, $2)`, 1, "Ada") // untraced
 	const pause = 30 * time.Millisecond
 

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,7 +47,8 @@ func TestSQLiteBusyWriterIsUnavailable(t *testing.T) {
 	t.Parallel()
 	e := sqliteEnv(t)
 	e.opts.Timeout = 300 * time.Millisecond
-	s := e.open(t)
+	e.opts.OutboxURLs = []string{hookA}
+	db := e.open(t)
 
 	release := holdWriteLock(t, e.opts.DSN)
 	ctx := context.Background()
@@ -58,53 +60,67 @@ func TestSQLiteBusyWriterIsUnavailable(t *testing.T) {
 			t.Errorf("%s with the write lock held elsewhere: %v after %v; want ErrUnavailable after about 300ms", what, err, d)
 		}
 	}
-	expectUnavailable("SetWorld", func() error { _, err := s.SetWorld(ctx, 1, 1); return err })
-	expectUnavailable("UpdateWorlds", func() error { return s.UpdateWorlds(ctx, []World{{1, 1}}) })
-	expectUnavailable("AddFortune", func() error { _, err := s.AddFortune(ctx, "x"); return err })
+	expectUnavailable("Exec", func() error { _, err := db.Exec(ctx, sqlSetCounter, 1, 1); return err })
+	expectUnavailable("Write", func() error { return setCounters(ctx, db, []int32{1, 2}, 1) })
+	expectUnavailable("a keyed Write", func() error {
+		_, err := db.Write(ctx, newKey("c", "k", "r"), func(tx *Tx) error { return tx.Emit("counter.set", 1) },
+			func() (Answer, error) { return Answer{Status: 204}, nil })
+		return err
+	})
+	expectUnavailable("ClaimEvent, a row of the writer", func() error { _, _, err := db.ClaimEvent(ctx, hookA, "me", time.Minute); return err })
 
 	// WAL: readers are not blocked by the writer.
-	if _, err := s.World(ctx, 1); err != nil {
-		t.Errorf("World while another connection writes: %v", err)
+	if _, err := readCounter(ctx, db, 1); err != nil {
+		t.Errorf("QueryRow while another connection writes: %v", err)
 	}
 	release()
-	if _, err := s.SetWorld(ctx, 1, 1); err != nil {
-		t.Errorf("SetWorld after the lock was released: %v", err)
+	if _, err := db.Exec(ctx, sqlSetCounter, 1, 1); err != nil {
+		t.Errorf("Exec after the lock was released: %v", err)
 	}
 }
 
 func TestSQLiteExpiredContextIsUnavailable(t *testing.T) {
 	t.Parallel()
-	s := sqliteEnv(t).open(t)
+	db := sqliteEnv(t).open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := s.World(ctx, 1); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("World with a cancelled context: %v, want ErrUnavailable", err)
+	if _, err := readCounter(ctx, db, 1); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("QueryRow with a cancelled context: %v, want ErrUnavailable", err)
+	}
+	if err := setCounters(ctx, db, []int32{1}, 1); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Write with a cancelled context: %v, want ErrUnavailable", err)
 	}
 }
 
 // TestSQLiteClosedIsUnavailable: a request still running when shutdown has
 // closed the database gets the outage answer, not an internal error.
 func TestSQLiteClosedIsUnavailable(t *testing.T) {
-	s, err := OpenSQLite(context.Background(), Options{DSN: filepath.Join(t.TempDir(), "c.db")})
+	db, err := Open(context.Background(), Options{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "c.db"), Components: testComponents()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.World(context.Background(), 1); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("World after Close: %v, want ErrUnavailable", err)
+	ctx := context.Background()
+	if _, err := readCounter(ctx, db, 1); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("QueryRow after Close: %v, want ErrUnavailable", err)
 	}
-	if err := s.UpdateWorlds(context.Background(), []World{{ID: 1, RandomNumber: 2}}); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("UpdateWorlds after Close: %v, want ErrUnavailable", err)
+	if _, err := db.Exec(ctx, sqlSetCounter, 2, 1); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Exec after Close: %v, want ErrUnavailable", err)
+	}
+	if err := setCounters(ctx, db, []int32{1}, 2); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Write after Close: %v, want ErrUnavailable", err)
 	}
 }
 
 func TestSQLiteRejectsURIDSN(t *testing.T) {
 	for _, dsn := range []string{"", filepath.Join(t.TempDir(), "x.db?mode=ro"), "file:x.db#frag"} {
-		if s, err := OpenSQLite(context.Background(), Options{DSN: dsn}); err == nil {
-			_ = s.Close()
-			t.Errorf("OpenSQLite(%q) succeeded; want an error naming db.dsn", dsn)
+		if db, err := Open(context.Background(), Options{Driver: "sqlite", DSN: dsn}); err == nil || !strings.Contains(err.Error(), "db.dsn") {
+			if db != nil {
+				_ = db.Close()
+			}
+			t.Errorf("Open(sqlite, %q): %v; want an error naming db.dsn", dsn, err)
 		}
 	}
 }
@@ -133,12 +149,12 @@ func TestSQLiteOpenWaitsForAnotherWriterBeyondTimeout(t *testing.T) {
 	time.AfterFunc(400*time.Millisecond, release)
 	ctx := context.Background()
 	start := time.Now()
-	s := e.open(t)
+	db := e.open(t)
 	if d := time.Since(start); d < 300*time.Millisecond {
-		t.Errorf("OpenSQLite returned after %v while the write lock was held", d)
+		t.Errorf("Open returned after %v while the write lock was held", d)
 	}
-	if _, err := s.SetWorld(ctx, 1, 2); err != nil {
-		t.Errorf("SetWorld after open: %v", err)
+	if _, err := db.Exec(ctx, sqlSetCounter, 2, 1); err != nil {
+		t.Errorf("Exec after open: %v", err)
 	}
 }
 
@@ -146,13 +162,13 @@ func TestSQLiteOpenWaitsForAnotherWriterBeyondTimeout(t *testing.T) {
 // the process to be killed, writing to the database file it names.
 const killChildEnv = "HOTPATH_STORE_KILL_CHILD_DB"
 
-// killBatch is the set of worlds write number v sets to v.
-func killBatch(v int32) []World {
-	ws := make([]World, 10)
-	for k := range ws {
-		ws[k] = World{ID: (v*7+int32(k)*31)%300 + 1, RandomNumber: v}
+// killBatch is the set of counters write number v sets to v.
+func killBatch(v int32) []int32 {
+	ids := make([]int32, 10)
+	for k := range ids {
+		ids[k] = (v*7+int32(k)*31)%300 + 1
 	}
-	return ws
+	return ids
 }
 
 // TestSQLiteKeepsAckedWritesAfterKill kills a writing process with SIGKILL
@@ -160,14 +176,14 @@ func killBatch(v int32) []World {
 // write half-applied.
 func TestSQLiteKeepsAckedWritesAfterKill(t *testing.T) {
 	if path := os.Getenv(killChildEnv); path != "" {
-		s, err := OpenSQLite(context.Background(), Options{DSN: path})
+		db, err := Open(context.Background(), Options{Driver: "sqlite", DSN: path, Components: testComponents()})
 		if err != nil {
 			fmt.Println("open:", err)
 			os.Exit(1)
 		}
-		for v := int32(10001); v < 40000; v++ { // bounded, in case nobody kills us
-			if err := s.UpdateWorlds(context.Background(), killBatch(v)); err != nil {
-				fmt.Println("update:", err)
+		for v := int32(1); v < 30000; v++ { // bounded, in case nobody kills us
+			if err := setCounters(context.Background(), db, killBatch(v), v); err != nil {
+				fmt.Println("write:", err)
 				os.Exit(1)
 			}
 			fmt.Println(v) // the acknowledgement
@@ -176,7 +192,7 @@ func TestSQLiteKeepsAckedWritesAfterKill(t *testing.T) {
 	}
 	t.Parallel()
 	e := sqliteEnv(t)
-	closeStore(t, e.open(t).(*SQLite)) // migrated before the child starts
+	closeDB(t, e.open(t)) // migrated before the child starts
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSQLiteKeepsAckedWritesAfterKill$", "-test.count=1")
 	cmd.Env = append(os.Environ(), killChildEnv+"="+e.opts.DSN)
@@ -194,13 +210,13 @@ func TestSQLiteKeepsAckedWritesAfterKill(t *testing.T) {
 		if err != nil {
 			t.Fatalf("child: %s", lines.Text())
 		}
-		if acked = int32(v); acked >= 10300 {
+		if acked = int32(v); acked >= 300 {
 			break
 		}
 	}
 	_ = cmd.Process.Kill() // SIGKILL: no chance to finish or close anything
 	_ = cmd.Wait()
-	if acked < 10300 {
+	if acked < 300 {
 		t.Fatalf("child stopped after write %d: %v", acked, lines.Err())
 	}
 
@@ -213,26 +229,21 @@ func TestSQLiteKeepsAckedWritesAfterKill(t *testing.T) {
 	if err := raw.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
 		t.Fatalf("integrity_check = %q, %v", check, err)
 	}
-	s := e.open(t)
-	all, err := s.AllWorlds(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored := func(id int32) int32 { return all[id-1].RandomNumber }
-	for v := int32(10001); v <= acked; v++ {
-		for _, w := range killBatch(v) {
-			if got := stored(w.ID); got < v {
-				t.Fatalf("world %d holds %d, but write %d, which set it to %d, was acknowledged", w.ID, got, v, v)
+	stored := allCounters(t, e.open(t))
+	for v := int32(1); v <= acked; v++ {
+		for _, id := range killBatch(v) {
+			if got := stored[id]; got < v {
+				t.Fatalf("counter %d holds %d, but write %d, which set it to %d, was acknowledged", id, got, v, v)
 			}
 		}
 	}
-	for _, w := range all {
-		if w.RandomNumber <= 10000 {
+	for id, v := range stored {
+		if v == 0 {
 			continue // never written by the child
 		}
-		for _, x := range killBatch(w.RandomNumber) {
-			if got := stored(x.ID); got < w.RandomNumber {
-				t.Fatalf("write %d is half-applied: world %d has it, world %d holds %d", w.RandomNumber, w.ID, x.ID, got)
+		for _, x := range killBatch(v) {
+			if got := stored[x]; got < v {
+				t.Fatalf("write %d is half-applied: counter %d has it, counter %d holds %d", v, id, x, got)
 			}
 		}
 	}
@@ -251,10 +262,10 @@ func TestSQLiteSynchronousOnEveryWritingConnection(t *testing.T) {
 		e := sqliteEnv(t)
 		e.opts.SQLiteSynchronous = tc.setting
 		e.opts.ConnMaxLifetime = 50 * time.Millisecond
-		s := e.open(t).(*SQLite)
+		db := e.open(t)
 		ctx := context.Background()
 		for round := range 3 {
-			conn, err := s.lite.write.Conn(ctx)
+			conn, err := db.lite.write.Conn(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -268,11 +279,15 @@ func TestSQLiteSynchronousOnEveryWritingConnection(t *testing.T) {
 			}
 			time.Sleep(80 * time.Millisecond) // past ConnMaxLifetime: the pool opens a new one
 		}
-		if st := s.lite.write.Stats(); st.MaxLifetimeClosed == 0 {
+		if st := db.lite.write.Stats(); st.MaxLifetimeClosed == 0 {
 			t.Errorf("db.sqlite_synchronous %q: the writer was never reopened (stats %+v), so only one connection was checked", tc.setting, st)
 		}
 	}
-	if _, err := OpenSQLite(context.Background(), Options{DSN: filepath.Join(t.TempDir(), "x.db"), SQLiteSynchronous: "off"}); err == nil {
-		t.Error(`OpenSQLite with SQLiteSynchronous "off" succeeded; want an error naming db.sqlite_synchronous`)
+	if db, err := Open(context.Background(), Options{Driver: "sqlite", DSN: filepath.Join(t.TempDir(), "x.db"), SQLiteSynchronous: "off"}); err == nil ||
+		!strings.Contains(err.Error(), "db.sqlite_synchronous") {
+		if db != nil {
+			_ = db.Close()
+		}
+		t.Errorf(`Open with SQLiteSynchronous "off": %v; want an error naming db.sqlite_synchronous`, err)
 	}
 }

@@ -9,10 +9,6 @@
 // The store knows nothing of HTTP: every error of either driver is
 // classified once, as ErrNotFound, ErrUnavailable, ErrInvalid or
 // ErrConflict, and callers turn those into status codes.
-//
-// The reference service's World and Fortune tables and the methods over
-// them are in the reference*.go files, marked as the part that moves out
-// of internal/ with that service.
 package store
 
 import (
