@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 PKGS    := ./...
 
-.PHONY: all help build run test test-race bench-micro fuzz fuzz-short generate lint vet fmt check clean
+.PHONY: all help build run test examples-check openapi-check test-race bench-micro fuzz fuzz-short generate lint vet fmt check clean
 
 ## all: the default target, same as build
 all: build
@@ -25,7 +25,8 @@ build:
 run: build
 	./bin/hotpath -config config.toml
 
-## test: the whole suite: server module, fuzz seeds, bench module, bench smoke, k8s checks
+## test: the whole suite: server module, fuzz seeds, the example service and the OpenAPI
+## checks (modules of their own), bench module, bench smoke, k8s checks
 # Outside CI, a test that cannot run here (no PostgreSQL variable, no
 # chromium, no wrk, no node) skips and notes why in $$HOTPATH_TEST_SKIPS;
 # the run ends with one line summing those notes up. Under CI=true such
@@ -40,7 +41,7 @@ test:
 	fi; \
 	echo "$(GO) test -count=1 -timeout 20m $(PKGS)"; \
 	$(GO) test -count=1 -timeout 20m $(PKGS) && \
-	$(MAKE) --no-print-directory fuzz-short bench-check bench-smoke k8s-check $$smoke; \
+	$(MAKE) --no-print-directory fuzz-short examples-check openapi-check bench-check bench-smoke k8s-check $$smoke; \
 	status=$$?; $(SKIP_SUMMARY) "$$skips"; exit $$status
 
 # SKIP_SUMMARY prints the notes of a test run (suite<TAB>reason lines) as one
@@ -50,6 +51,15 @@ SKIP_SUMMARY = awk -F'\t' '{ k = $$1 "\t" $$2; if (!(k in n)) o[++m] = k; n[k]++
 		s = "make test: skipped, so not tested here:"; \
 		for (i = 1; i <= m; i++) { split(o[i], p, "\t"); s = s (i > 1 ? ";" : "") " " p[1] " (" n[o[i]] "): " p[2] } \
 		print s }'
+
+## examples-check: the example services' own tests (each its own module, built on the public package)
+examples-check:
+	cd examples/notes && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+
+## openapi-check: generated OpenAPI documents and the reference service's API traffic
+## validated with a maintained OpenAPI 3.1 validator (a module of its own)
+openapi-check:
+	cd internal/openapi/check && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...
 
 ## test-race: the server module's tests under the race detector
 test-race:
@@ -76,9 +86,11 @@ fuzz:
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=10000x
 
-## generate: regenerate the compiled quicktemplate pages (internal/handler/*.qtpl)
+## generate: regenerate the compiled quicktemplate pages (cmd/hotpath/*.qtpl)
+# qtc names the package after the directory; the reference service is main.
 generate:
-	$(GO) run github.com/valyala/quicktemplate/qtc@v1.8.0 -dir internal/handler
+	$(GO) run github.com/valyala/quicktemplate/qtc@v1.8.0 -dir cmd/hotpath
+	sed -i 's/^package hotpath$$/package main/' cmd/hotpath/*.qtpl.go
 
 ## lint: go vet plus staticcheck
 lint: vet
@@ -88,13 +100,13 @@ lint: vet
 vet:
 	$(GO) vet $(PKGS)
 
-## fmt: gofmt every Go file under cmd/ and internal/
+## fmt: gofmt every Go file of the server module and the examples
 fmt:
-	gofmt -w cmd internal
+	gofmt -w *.go cmd internal examples
 
 ## check: formatting, vet and lint
 check: lint
-	@test -z "$$(gofmt -l cmd internal)" || (gofmt -l cmd internal; exit 1)
+	@test -z "$$(gofmt -l *.go cmd internal examples)" || (gofmt -l *.go cmd internal examples; exit 1)
 
 ## clean: delete bin/ and data/, so the next run starts on a freshly seeded database
 clean:

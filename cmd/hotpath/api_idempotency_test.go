@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/hotpath/hotpath/internal/store"
 	"github.com/hotpath/hotpath/internal/testenv"
 )
 
@@ -104,8 +103,7 @@ func TestIdempotencyKeyReplaysTheAnswer(t *testing.T) {
 			t.Fatalf("PUT with a key: %d %s", w1.StatusCode, w1Body)
 		}
 		// Someone else writes the World; a retry must not write it back.
-		if _, err := db.Apply(ctx, store.Change{Kind: store.SetWorld, ID: 77, RandomNumber: 1111},
-			func(any) (store.Answer, error) { return store.Answer{}, nil }); err != nil {
+		if _, err := db.SetWorld(ctx, 77, 1111); err != nil {
 			t.Fatal(err)
 		}
 		w2, w2Body := keyed(t, "PUT", wurl, "put-1", `{"randomNumber":4321}`)
@@ -259,7 +257,7 @@ func TestIdempotencyKeySurvivesKill9(t *testing.T) {
 			if _, err := conn.Write([]byte(req)); err != nil {
 				t.Fatal(err)
 			}
-			var stored *store.Fortune
+			var stored *Fortune
 			for deadline := time.Now().Add(10 * time.Second); stored == nil && time.Now().Before(deadline); {
 				fs, err := db.Fortunes(context.Background(), nil)
 				if err != nil {

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/hotpath/hotpath/internal/store"
 )
 
 // apiToken is the write token the API tests configure.
@@ -399,7 +397,7 @@ func TestAPIOpenAPIDocumentIsServed(t *testing.T) {
 }
 
 // newFortuneDirect is how the injection test checks what reached the table.
-func newFortuneDirect(t *testing.T, db database, id int) store.Fortune {
+func newFortuneDirect(t *testing.T, db database, id int) Fortune {
 	t.Helper()
 	f, err := db.Fortune(context.Background(), int32(id))
 	if err != nil {

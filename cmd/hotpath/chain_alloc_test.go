@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotpath/hotpath/internal/config"
-	"github.com/hotpath/hotpath/internal/ratelimit"
 	"github.com/hotpath/hotpath/internal/testenv"
 )
 
@@ -22,25 +20,21 @@ import (
 // recording, a request is traced only when sampled (its own budget test
 // covers that); the rest, with or without a traceparent, pay nothing.
 func TestHotPathAllocatesNothing(t *testing.T) {
-	off := config.Default().Tracing
-	recording := off
-	recording.Endpoint, recording.Sample = testenv.NewOTLPReceiver(t).URL, 0
+	recording := []string{"--tracing.endpoint=" + testenv.NewOTLPReceiver(t).URL, "--tracing.sample=0"}
 	const unsampled = "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00\r\ntracestate: vendor=abc,other=1\r\n"
 	cases := []struct {
 		name    string
-		tracing config.Tracing
+		args    []string
 		headers string
 	}{
-		{"tracing off", off, ""},
-		{"tracing off, traceparent", off, strings.ReplaceAll(unsampled, "-00\r", "-01\r")},
+		{"tracing off", nil, ""},
+		{"tracing off, traceparent", nil, strings.ReplaceAll(unsampled, "-00\r", "-01\r")},
 		{"not sampled", recording, ""},
 		{"unsampled traceparent", recording, unsampled},
 		{"malformed traceparent", recording, "traceparent: 00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01\r\n"},
 	}
 	for _, tc := range cases {
-		cfg := config.Default()
-		cfg.Tracing = tc.tracing
-		srv, conn := newMemServerWith(t, 0.01, cfg)
+		srv, conn := newMemServerWith(t, 0.01, tc.args...)
 		for _, path := range []string{"/plaintext", "/json"} {
 			t.Run(tc.name+" "+path, func(t *testing.T) {
 				req := "GET " + path + " HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n" + tc.headers + "\r\n"
@@ -63,9 +57,7 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 // TestHotPathWithReadsLimitAllocatesNothing: with limits.reads on, the
 // bucket decision and the RateLimit headers add no allocation either.
 func TestHotPathWithReadsLimitAllocatesNothing(t *testing.T) {
-	cfg := config.Default()
-	cfg.Limits.Reads = ratelimit.Rate{N: ratelimit.MaxN, Per: time.Second}
-	srv, conn := newMemServerWith(t, 0.01, cfg)
+	srv, conn := newMemServerWith(t, 0.01, readsLimitFlag)
 	serve := func() {
 		conn.In.WriteString("GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n")
 		if err := srv.ServeConn(conn); err != nil {
@@ -160,9 +152,7 @@ func medianAllocs(n int, f func()) float64 {
 func TestSampledTraceStaysWithinAllocationBudget(t *testing.T) {
 	const budget = 25 // 23 with otel sdk v1.47.0
 	otlp := testenv.NewOTLPReceiver(t)
-	cfg := config.Default()
-	cfg.Tracing.Endpoint = otlp.URL
-	srv, conn := newMemServerWith(t, 0.01, cfg)
+	srv, conn := newMemServerWith(t, 0.01, "--tracing.endpoint="+otlp.URL)
 	for _, path := range []string{"/plaintext", "/json"} {
 		req := "GET " + path + " HTTP/1.1\r\nHost: bench\r\nUser-Agent: wrk\r\n" +
 			"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n"

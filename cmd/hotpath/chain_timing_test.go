@@ -1,97 +1,117 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
-	"log/slog"
+	"net"
+	"os"
 	"path/filepath"
-	"sync/atomic"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
 
-	"github.com/hotpath/hotpath/internal/accesslog"
-	"github.com/hotpath/hotpath/internal/config"
-	"github.com/hotpath/hotpath/internal/handler"
-	"github.com/hotpath/hotpath/internal/metrics"
-	"github.com/hotpath/hotpath/internal/ratelimit"
+	"github.com/hotpath/hotpath"
 	"github.com/hotpath/hotpath/internal/testenv"
-	"github.com/hotpath/hotpath/internal/tracing"
-	"github.com/hotpath/hotpath/internal/worldcache"
 )
 
-// newMemServer builds the production chain with the given access-log share,
-// the log writer discarding its lines.
-func newMemServer(tb testing.TB, sample float64) (*fasthttp.Server, *testenv.MemConn) {
-	return newMemServerOn(tb, sample, "sqlite")
+// memServer is the reference service started in this process, served
+// over an in-memory connection: the production chain and routes, the
+// access log discarded.
+type memServer struct {
+	app         *hotpath.App
+	driver, dsn string
+}
+
+// ServeConn serves the requests waiting in conn.
+func (m memServer) ServeConn(conn net.Conn) error { return m.app.ServeConn(conn) }
+
+// direct opens the server's database beside it.
+func (m memServer) direct(tb testing.TB) database { return openDirect(tb, m.driver, m.dsn) }
+
+// readsLimitFlag turns limits.reads on at a rate no benchmark reaches.
+const readsLimitFlag = "--limits.reads=1000000/s"
+
+// newMemServer starts the service with the given access-log share on
+// SQLite.
+func newMemServer(tb testing.TB, sample float64) (memServer, *testenv.MemConn) {
+	return newMemServerWith(tb, sample)
 }
 
 // newMemServerOn is newMemServer on the given database driver; PostgreSQL
 // gets a throwaway database from internal/testenv.
-func newMemServerOn(tb testing.TB, sample float64, driver string) (*fasthttp.Server, *testenv.MemConn) {
-	tb.Helper()
-	cfg := config.Default()
-	cfg.DB.Driver = driver
-	return newMemServerWith(tb, sample, cfg)
+func newMemServerOn(tb testing.TB, sample float64, driver string) (memServer, *testenv.MemConn) {
+	if driver == "postgres" {
+		return newMemServerWith(tb, sample, "--db.driver=postgres", "--db.dsn="+testenv.PostgresDSN(tb))
+	}
+	return newMemServerWith(tb, sample)
 }
 
-// newMemServerWith is newMemServer with the configuration cfg. with, when
-// given, adds endpoints beyond the database ones.
-func newMemServerWith(tb testing.TB, sample float64, cfg config.Config, with ...func(*endpoints, database, *worldcache.Cache)) (*fasthttp.Server, *testenv.MemConn) {
+// newMemServerWith is newMemServer with more flags.
+func newMemServerWith(tb testing.TB, sample float64, args ...string) (memServer, *testenv.MemConn) {
 	tb.Helper()
-	driver := cfg.DB.Driver
-	cfg.Log.AccessSample = sample
-	// A small queue warms up (every record made and grown) in a few requests.
-	cfg.Log.AccessBuffer = 16
-	reg := metrics.New("test")
-	access := accesslog.New(io.Discard, cfg.Log.AccessBuffer, reg.AccessLogDropped)
-	access.Start()
-	tb.Cleanup(access.Stop)
-	var draining atomic.Bool
-	log := slog.New(slog.DiscardHandler)
-	cfg.DB.DSN = filepath.Join(tb.TempDir(), "bench.db")
-	if driver == "postgres" {
-		cfg.DB.DSN = testenv.PostgresDSN(tb)
-	}
-	db, err := openDatabase(context.Background(), cfg.DB, nil, log)
-	if err != nil {
+	dir := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "none.toml"), nil, 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = db.Close() })
-	cache := worldcache.New()
-	// No refresh: its reload of every World would be counted against the
-	// requests the allocation tests measure.
-	cache.Start(db, cfg.DB.Timeout, time.Second, 0, log)
-	tb.Cleanup(cache.Stop)
-	// Wait for the load: its allocations would be counted against requests.
-	for !cache.Loaded() {
+	base := []string{"-config", filepath.Join(dir, "none.toml"),
+		"--server.addr=127.0.0.1:0", "--admin.addr=127.0.0.1:0",
+		"--db.dsn=" + filepath.Join(dir, "bench.db"),
+		"--log.access_sample=" + strconv.FormatFloat(sample, 'f', -1, 64),
+		// A small queue warms up (every record made and grown) in a few requests.
+		"--log.access_buffer=16",
+		// No refresh: its reload of every World would be counted against the
+		// requests the allocation tests measure.
+		"--db.cache_refresh=0s",
+	}
+	app := newApp(hotpath.Output(io.Discard, io.Discard))
+	if err := app.Start(append(base, args...)...); err != nil {
+		tb.Fatalf("start: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = app.Stop(ctx)
+	})
+	// Wait for the World cache: its load would be counted against requests.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get("http://" + app.AdminAddr() + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == fasthttp.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("the in-process service was not ready after 20s")
+		}
 		time.Sleep(10 * time.Millisecond)
-	}
-	limits, reads, err := newLimits(cfg, reg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tracer, err := tracing.New(cfg.Tracing, "hotpath", "test", reg.Set(), log)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = tracer.Shutdown(context.Background()) })
-	e := endpoints{db: handler.NewDB(db, cache, cfg.DB.Timeout, log), limits: limits, reads: reads}
-	for _, w := range with {
-		w(&e, db, cache)
-	}
-	h, _, err := buildHandler(cfg, e, reg, access, tracer, &draining, log)
-	if err != nil {
-		tb.Fatal(err)
 	}
 	conn := &testenv.MemConn{}
 	conn.In.Grow(4096)
 	conn.Out.Grow(4096)
-	return &fasthttp.Server{Handler: h, Name: cfg.Server.Name}, conn
+	m := memServer{app: app, driver: "sqlite", dsn: filepath.Join(dir, "bench.db")}
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--db.driver="); ok {
+			m.driver = v
+		}
+		if v, ok := strings.CutPrefix(a, "--db.dsn="); ok {
+			m.dsn = v
+		}
+	}
+	return m, conn
 }
 
-func benchServe(b *testing.B, srv *fasthttp.Server, conn *testenv.MemConn, req string) {
+// connServer serves an in-memory connection: the service, or a bare twin.
+type connServer interface{ ServeConn(net.Conn) error }
+
+func benchServe(b *testing.B, srv connServer, conn *testenv.MemConn, req string) {
 	b.ReportAllocs()
 	for b.Loop() {
 		conn.In.WriteString(req)
@@ -113,14 +133,13 @@ func BenchmarkPlaintext(b *testing.B) {
 func BenchmarkPlaintextReadsLimited(b *testing.B) {
 	for _, proxied := range []bool{false, true} {
 		name, req := "peer", "GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n"
-		cfg := config.Default()
-		cfg.Limits.Reads = ratelimit.Rate{N: ratelimit.MaxN, Per: time.Second}
+		args := []string{readsLimitFlag}
 		if proxied {
 			name, req = "trusted-proxy", "GET /plaintext HTTP/1.1\r\nHost: bench\r\nX-Forwarded-For: 203.0.113.5\r\n\r\n"
-			cfg.Server.TrustedProxies = []string{"0.0.0.0/0"}
+			args = append(args, "--server.trusted_proxies=0.0.0.0/0")
 		}
 		b.Run(name, func(b *testing.B) {
-			srv, conn := newMemServerWith(b, 0.01, cfg)
+			srv, conn := newMemServerWith(b, 0.01, args...)
 			benchServe(b, srv, conn, req)
 		})
 	}
@@ -141,14 +160,41 @@ func bareServer() (*fasthttp.Server, *testenv.MemConn) {
 	return &fasthttp.Server{Name: "bare", Handler: func(ctx *fasthttp.RequestCtx) {
 		switch string(ctx.Path()) {
 		case "/plaintext":
-			handler.Plaintext(ctx)
+			ctx.SetContentType(contentTypeText)
+			ctx.SetBody(helloBody)
 		case "/json":
-			handler.JSON(ctx)
+			bareJSON(ctx)
 		default:
 			ctx.Error("not found", fasthttp.StatusNotFound)
 		}
 	}}, conn
 }
+
+// bareJSON is /json written by hand on fasthttp: a pooled go-json encoder
+// and its message, the floor of the chain and public package's cost.
+func bareJSON(ctx *fasthttp.RequestCtx) {
+	e := bareEncoders.Get().(*bareEncoder)
+	e.msg.Message = "Hello, World!"
+	if err := e.enc.Encode(&e.msg); err != nil {
+		panic(err)
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(bytes.TrimSuffix(e.buf.Bytes(), []byte("\n")))
+	e.buf.Reset()
+	bareEncoders.Put(e)
+}
+
+type bareEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+	msg message
+}
+
+var bareEncoders = sync.Pool{New: func() any {
+	e := &bareEncoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	return e
+}}
 
 func BenchmarkBarePlaintext(b *testing.B) {
 	srv, conn := bareServer()
@@ -204,9 +250,8 @@ func benchTraced(b *testing.B, headers string) {
 }
 
 func benchTracedAt(b *testing.B, sample float64, headers string) {
-	cfg := config.Default()
-	cfg.Tracing.Endpoint, cfg.Tracing.Sample = testenv.NewOTLPReceiver(b).URL, sample
-	srv, conn := newMemServerWith(b, 0.01, cfg)
+	srv, conn := newMemServerWith(b, 0.01, "--tracing.endpoint="+testenv.NewOTLPReceiver(b).URL,
+		"--tracing.sample="+strconv.FormatFloat(sample, 'f', -1, 64))
 	benchServe(b, srv, conn, "GET /json HTTP/1.1\r\nHost: bench\r\n"+headers+"\r\n")
 }
 

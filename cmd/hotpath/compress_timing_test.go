@@ -4,16 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
-	"time"
-
-	vm "github.com/VictoriaMetrics/metrics"
-
-	"github.com/hotpath/hotpath/internal/api"
-	"github.com/hotpath/hotpath/internal/compress"
-	"github.com/hotpath/hotpath/internal/config"
-	"github.com/hotpath/hotpath/internal/worldcache"
 )
 
 // BenchmarkCompressedPages serves /fortunes and a 100-item
@@ -22,15 +13,13 @@ import (
 //
 //	go test -run '^$' -bench CompressedPages -benchmem ./cmd/hotpath
 func BenchmarkCompressedPages(b *testing.B) {
-	srv, conn := newMemServerWith(b, 0, config.Default(), func(e *endpoints, db database, cache *worldcache.Cache) {
-		for i := range 100 {
-			if _, err := db.AddFortune(context.Background(), fmt.Sprintf("fortune number %d, added so a page holds a hundred", i)); err != nil {
-				b.Fatal(err)
-			}
+	srv, conn := newMemServerWith(b, 0, "--server.compress=true")
+	db := srv.direct(b)
+	for i := range 100 {
+		if _, err := db.AddFortune(context.Background(), fmt.Sprintf("fortune number %d, added so a page holds a hundred", i)); err != nil {
+			b.Fatal(err)
 		}
-		e.api = api.New(db, cache, nil, e.limits, time.Second, time.Hour, slog.New(slog.DiscardHandler))
-		e.compress = compress.New(true, 1024, vm.NewSet())
-	})
+	}
 	for _, path := range []string{"/fortunes", "/api/v1/fortunes?limit=100"} {
 		for _, coding := range []string{"identity", "gzip", "br", "zstd"} {
 			b.Run(path+"/"+coding, func(b *testing.B) {

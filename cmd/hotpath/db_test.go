@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotpath/hotpath/internal/store"
 	"github.com/hotpath/hotpath/internal/testenv"
 )
 
@@ -62,25 +61,6 @@ func forEachDriver(t *testing.T, fn func(t *testing.T, p *proc, db database)) {
 			fn(t, p, direct)
 		})
 	}
-}
-
-func openDirect(t *testing.T, driver, dsn string) database {
-	t.Helper()
-	o := store.Options{Driver: driver, DSN: dsn, Timeout: 5 * time.Second, MaxConns: 2}
-	var (
-		db  database
-		err error
-	)
-	if driver == "postgres" {
-		db, err = store.OpenPostgres(context.Background(), o)
-	} else {
-		db, err = store.OpenSQLite(context.Background(), o)
-	}
-	if err != nil {
-		t.Fatalf("open %s directly: %v", driver, err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
 }
 
 // waitReady polls /readyz until it answers 200.

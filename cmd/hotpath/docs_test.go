@@ -158,7 +158,29 @@ func TestAddAnEndpointGuideQuotesTheCode(t *testing.T) {
 		}
 		quoted++
 	}
-	if quoted < 12 {
-		t.Errorf("found %d quoted blocks in \"Add an endpoint\", want at least 12: the guide or this test's parsing broke", quoted)
+	if quoted < 5 {
+		t.Errorf("found %d quoted blocks in \"Add an endpoint\", want at least 5: the guide or this test's parsing broke", quoted)
+	}
+}
+
+// TestReadmeStaysShort holds the front page to its size: the whole README
+// at most 450 lines, "Add an endpoint" at most 80, depth in the package
+// READMEs it links.
+func TestReadmeStaysShort(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	if n := strings.Count(text, "\n"); n > 450 {
+		t.Errorf("README.md has %d lines, want at most 450: move depth into a package README", n)
+	}
+	start := strings.Index(text, "\n## Add an endpoint\n")
+	end := strings.Index(text[start+1:], "\n## ")
+	if start < 0 || end < 0 {
+		t.Fatal(`README.md has no "## Add an endpoint" section followed by another`)
+	}
+	if n := strings.Count(text[start+1:start+1+end], "\n"); n > 80 {
+		t.Errorf(`"Add an endpoint" has %d lines, want at most 80`, n)
 	}
 }

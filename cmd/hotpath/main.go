@@ -1,339 +1,122 @@
-// Command hotpath is a high-performance HTTP API server. main wires the
-// parts together and reads as the process's life: load config, start the
-// logger, open the store, build the server, serve, wait for a signal, drain,
-// stop everything in reverse order.
+// Command hotpath is the reference service built on the hotpath platform
+// (package github.com/hotpath/hotpath): the TechEmpower benchmark
+// endpoints, the Worlds and Fortunes REST resources under /api/v1 with
+// their OpenAPI document, and a CSRF-protected HTML form. It uses the
+// public package only, as any other service would.
 package main
 
 import (
-	"cmp"
-	"context"
-	"encoding/hex"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
 	"log/slog"
+	"net/http"
 	"os"
-	"os/signal"
-	"runtime"
-	"runtime/debug"
-	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/hotpath/hotpath/internal/accesslog"
-	"github.com/hotpath/hotpath/internal/admin"
-	"github.com/hotpath/hotpath/internal/api"
-	"github.com/hotpath/hotpath/internal/compress"
-	"github.com/hotpath/hotpath/internal/config"
-	"github.com/hotpath/hotpath/internal/csrf"
-	"github.com/hotpath/hotpath/internal/handler"
-	"github.com/hotpath/hotpath/internal/idempotency"
-	"github.com/hotpath/hotpath/internal/metrics"
-	"github.com/hotpath/hotpath/internal/prefork"
-	"github.com/hotpath/hotpath/internal/reload"
-	"github.com/hotpath/hotpath/internal/server"
-	"github.com/hotpath/hotpath/internal/tracing"
-	"github.com/hotpath/hotpath/internal/upstream"
-	"github.com/hotpath/hotpath/internal/web"
-	"github.com/hotpath/hotpath/internal/webhook"
-	"github.com/hotpath/hotpath/internal/worldcache"
+	"github.com/hotpath/hotpath"
 )
 
 // version is stamped by the Makefile with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+	os.Exit(newApp().Main())
 }
 
-// run is main with its inputs and outputs explicit; it returns the exit
-// status: 0 after a clean drain, 1 on a runtime failure, 2 on bad config.
-func run(args, environ []string, stdout, stderr io.Writer) int {
-	spec := config.Spec{Program: "hotpath", EnvPrefix: "HOTPATH_"}
-	cfg, opts, err := loadConfig(spec, args, environ)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprintln(stderr, "usage: hotpath [-config config.toml] [-version] [--section.key=value ...]; every key is documented in config.toml")
-		return 0
-	case err != nil:
-		fmt.Fprintln(stderr, "hotpath:", err)
-		return 2
-	case opts.Version:
-		fmt.Fprintln(stdout, "hotpath", version, runtime.Version())
-		return 0
-	}
-
-	// Catch signals before anything listens: a SIGTERM that arrives while
-	// starting must drain, not kill the process.
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(signals)
-	// SIGHUP reloads the configuration; caught now, it cannot end the
-	// process (its default action) while it starts.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
-	level := new(slog.LevelVar)
-	level.Set(logLevel(cfg.Log.Level))
-	// Lines logged with a request's context carry its trace_id and span_id.
-	log := slog.New(tracing.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})))
-	if cfg.Server.Prefork && !prefork.IsChild() {
-		log.Info("starting prefork master", "version", version, "children", runtime.GOMAXPROCS(0))
-		if cfg.Security.CSRFSecret == "" {
-			// Children inherit the environment: one random key for all of
-			// them, or a form served by one child is refused by another.
-			warnRandomCSRFSecret(log)
-			if err := os.Setenv("HOTPATH_SECURITY__CSRF_SECRET", hex.EncodeToString(csrf.RandomSecret())); err != nil {
-				log.Error("start", "err", fmt.Errorf("share a CSRF key with the prefork children: %w", err))
-				return 1
-			}
-		}
-		return prefork.Run(runtime.GOMAXPROCS(0), args, log)
-	}
-	if soft := applyMemoryLimit(environ, cgroupMemoryMax); soft > 0 {
-		log.Info("GOMEMLIMIT set from the container's memory limit", "bytes", soft)
-	}
-	log.Info("starting", "version", version, "config", opts.Path, "config_hash", cfg.Hash(),
-		"gomaxprocs", runtime.GOMAXPROCS(0), "gomemlimit", memLimit())
-
-	reg := metrics.New(version)
-	access := accesslog.New(stdout, cfg.Log.AccessBuffer, reg.AccessLogDropped)
-	access.Start()
-	defer access.Stop()
-
-	tracer, err := tracing.New(cfg.Tracing, cmp.Or(cfg.Tracing.ServiceName, cfg.Server.Name), version, reg.Set(), log)
-	if err != nil {
-		log.Error("start", "err", err)
-		return 1
-	}
-	if tracer.Recording() {
-		log.Info("tracing", "endpoint", cfg.Tracing.Endpoint, "sample", cfg.Tracing.Sample)
-	}
-
-	var draining atomic.Bool
-	ready := admin.NewReadiness(&draining)
-
-	ctx := context.Background()
-	db, err := openDatabase(ctx, cfg.DB, cfg.Webhooks.URLs, log)
-	if err != nil {
-		log.Error("start", "err", err)
-		return 1
-	}
-	defer closeLogged(log, "database", db.Close)
-	ready.Add("database", db.Ping)
-	db.SetMaxFortunes(cfg.API.MaxFortunes)
-	log.Info("database opened", "driver", cfg.DB.Driver, "max_fortunes", cfg.API.MaxFortunes)
-
-	// Webhooks are not a readiness dependency: events wait in the outbox
-	// while a receiver is down, and API requests never wait for delivery.
-	// The dispatcher runs without URLs too, idle, so that a reload can add
-	// some.
-	hooks, err := webhook.New(cfg.Webhooks, db, tracer, reg.Set(), log)
-	if err != nil {
-		log.Error("start", "err", err)
-		return 1
-	}
-	hooks.Start()
-	defer hooks.Stop()
-	if len(cfg.Webhooks.URLs) > 0 {
-		log.Info("webhook dispatcher started", "urls", len(cfg.Webhooks.URLs), "concurrency", cfg.Webhooks.Concurrency)
-	}
-
-	// Like webhooks, upstreams are not readiness dependencies: their
-	// breakers fail calls fast while a service is down.
-	upstreams, err := upstream.NewAll(cfg.Upstreams, reg.Set())
-	if err != nil {
-		log.Error("start", "err", err)
-		return 1
-	}
-	for name, c := range upstreams {
-		defer c.CloseIdleConnections()
-		log.Info("upstream client ready", "upstream", name)
-	}
-
-	// Answers kept for Idempotency-Key retries expire after
-	// api.idempotency_ttl; every replica prunes, each batch a short statement.
-	keys := idempotency.NewPruner(db, cfg.API.IdempotencyTTL, reg.Set(), log)
-	keys.Start()
-	defer keys.Stop()
-
-	cache := worldcache.New()
-	cache.Start(db, cfg.DB.Timeout, time.Second, cfg.DB.CacheRefresh, log)
-	defer cache.Stop()
-	ready.Add("world cache", cache.Ready)
-
-	secret := []byte(cfg.Security.CSRFSecret)
-	if len(secret) == 0 {
-		secret = csrf.RandomSecret()
-		warnRandomCSRFSecret(log)
-	}
-	protector, err := csrf.New(secret, cfg.Security.TrustedOrigins, cfg.Security.SecureCookie)
-	if err != nil {
-		log.Error("start", "err", err)
-		return 1
-	}
-	if len(cfg.Auth.AllTokens()) == 0 {
-		log.Info("auth.tokens and auth.tokens_file are empty: writes through /api/v1 are refused (HOTPATH_AUTH__TOKENS)")
-	}
-
-	limits, reads, err := newLimits(cfg, reg)
-	if err != nil {
-		log.Error("start", "err", err)
-		return 1
-	}
-	log.Info("rate limits", "anonymous_writes", cfg.Limits.AnonymousWrites.String(),
-		"token_writes", cfg.Limits.TokenWrites.String(), "reads", cfg.Limits.Reads.String(),
-		"trusted_proxies", len(cfg.Server.TrustedProxies))
-
-	writes := api.New(db, cache, cfg.Auth.AllTokens(), limits, cfg.DB.Timeout, cfg.API.IdempotencyTTL, log)
-	h, routes, err := buildHandler(cfg, endpoints{
-		db:        handler.NewDB(db, cache, cfg.DB.Timeout, log),
-		api:       writes,
-		form:      web.NewForm(db, protector, limits, cfg.DB.Timeout, log),
-		upstreams: upstreams,
-		limits:    limits,
-		reads:     reads,
-		compress:  compress.New(cfg.Server.Compress, cfg.Server.CompressMinSize, reg.Set()),
-	}, reg, access, tracer, &draining, log)
-	if err != nil {
-		log.Error("start", "err", err)
-		return 1
-	}
-
-	reloader, err := reload.New(reload.Options{
-		Spec: spec,
-		Load: func() (config.Config, error) {
-			next, _, err := loadConfig(spec, args, environ)
-			return next, err
-		},
-		Running:    cfg,
-		ConfigPath: cmp.Or(opts.Path, config.DefaultPath),
-		Signals:    hup,
-		Metrics:    reg.Set(),
-		Log:        log,
-	}, reloadParts(live{level: level, routes: routes, api: writes, csrf: protector, limits: limits, reads: reads, db: db, hooks: hooks, tracer: tracer})...)
-	if err != nil {
-		log.Error("start", "err", err)
-		return 1
-	}
-	reloader.Start()
-	defer reloader.Stop()
-
-	app := server.New(cfg.Server, h, log)
-	app.OnRefusal(reg.Refused)
-
-	adm := admin.New(ready, reg, cfg.Admin.Pprof, log)
-	if err := adm.Start(cfg.Admin.Addr, prefork.IsChild()); err != nil {
-		return listenFailed(stderr, "admin.addr", cfg.Admin.Addr, err)
-	}
-	ln, err := server.Listen(cfg.Server.Addr, cfg.Server.ReusePort)
-	if err != nil {
-		return listenFailed(stderr, "server.addr", cfg.Server.Addr, err)
-	}
-	app.Serve(ln)
-	log.Info("serving", "addr", app.Addr().String(), "admin_addr", adm.Addr().String())
-
-	sig := <-signals
-	first := time.Now()
-	log.Info("draining", "signal", sig.String(), "drain", cfg.Shutdown.Drain.String())
-	if sig == syscall.SIGINT && !prefork.IsChild() {
-		drainNotice(stderr, cfg.Shutdown.Drain, cfg.Shutdown.Timeout)
-	}
-	draining.Store(true)
-	go func() {
-		// A second signal means the operator wants out now.
-		for s := range signals {
-			if prefork.IsChild() && time.Since(first) < time.Second {
-				// A signal to the whole process group (Ctrl-C, systemd)
-				// reaches a prefork child twice: directly and from the master.
-				continue
-			}
-			log.Warn("second signal, exiting at once", "signal", s.String())
-			flushAccessLog(access, time.Second)
-			os.Exit(1)
-		}
-	}()
-	time.Sleep(cfg.Shutdown.Drain)
-
-	log.Info("stopping", "timeout", cfg.Shutdown.Timeout.String())
-	stopCtx, cancel := context.WithTimeout(ctx, cfg.Shutdown.Timeout)
-	defer cancel()
-	status := 0
-	if err := app.Stop(stopCtx); err != nil {
-		log.Error("stop", "err", err)
-		status = 1
-	}
-	// The last requests' spans go out, within tracing.timeout and what is
-	// left of shutdown.timeout: a dead collector costs spans, not the exit.
-	flushCtx, flushCancel := context.WithTimeout(stopCtx, cfg.Tracing.Timeout)
-	defer flushCancel()
-	if err := tracer.Shutdown(flushCtx); err != nil {
-		log.Warn("stop", "err", err)
-	}
-	// The admin listener gets its own short bound: the app's stop may have
-	// used up shutdown.timeout, and a scrape in flight is quick.
-	admCtx, admCancel := context.WithTimeout(ctx, time.Second)
-	defer admCancel()
-	if err := adm.Stop(admCtx); err != nil {
-		log.Error("stop", "err", err)
-		status = 1
-	}
-	log.Info("stopped", "status", status)
-	return status
+// apiConfig is the reference service's keys of the [api] section.
+type apiConfig struct {
+	// MaxFortunes caps the fortunes stored: a create beyond it is refused
+	// with 409 and stores nothing, so /fortunes stays bounded.
+	MaxFortunes int `koanf:"max_fortunes" reload:"true"`
 }
 
-// flushAccessLog writes out the queued access-log lines, unless stdout
-// blocks for longer than wait: a forced exit must not hang on it.
-func flushAccessLog(access *accesslog.Logger, wait time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		access.Stop()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(wait):
+// Validate checks api.max_fortunes.
+func (c *apiConfig) Validate() error {
+	if c.MaxFortunes < 1 || c.MaxFortunes > 1<<31-1 {
+		return hotpath.ConfigError("max_fortunes", "must be from 1 to 2147483647")
 	}
+	return nil
 }
 
-// loadConfig reads the configuration from every source, at start-up and
-// at every reload.
-func loadConfig(spec config.Spec, args, environ []string) (config.Config, config.Options, error) {
-	cfg, opts, err := config.Load(spec, args, environ)
-	if prefork.IsChild() {
-		// Children share both ports with their siblings.
-		cfg.Server.ReusePort = true
+// dbConfig is the reference service's keys of the [db] section.
+type dbConfig struct {
+	// CacheRefresh is how often the /cached-queries cache reloads every
+	// World (0 = never: only this process's own writes reach it).
+	CacheRefresh time.Duration `koanf:"cache_refresh"`
+}
+
+// Validate checks db.cache_refresh.
+func (c *dbConfig) Validate() error {
+	if c.CacheRefresh < 0 {
+		return hotpath.ConfigError("cache_refresh", "must not be negative, got "+c.CacheRefresh.String())
 	}
-	return cfg, opts, err
+	return nil
 }
 
-// logLevel reads log.level, which config.Validate has checked.
-func logLevel(name string) slog.Level {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(name)) // Validate accepts only names slog knows
-	return l
+// service is the reference service's state: its data, the World cache
+// behind /cached-queries, its settings and its own metric.
+type service struct {
+	data     data
+	cache    *worldCache
+	api      *hotpath.Setting[apiConfig]
+	db       *hotpath.Setting[dbConfig]
+	refusals *hotpath.Counter
+	log      *slog.Logger
 }
 
-// warnRandomCSRFSecret says why a random form key is not enough beyond one
-// process (or one prefork master's children).
-func warnRandomCSRFSecret(log *slog.Logger) {
-	log.Warn("security.csrf_secret is empty: using a random key, so form tokens are valid only in this process; replicas need one shared key (HOTPATH_SECURITY__CSRF_SECRET)")
-}
-
-// memLimit reports the Go soft memory limit (GOMEMLIMIT), or "none".
-func memLimit() string {
-	l := debug.SetMemoryLimit(-1)
-	if l == 1<<63-1 {
-		return "none"
+// newApp declares the reference service: its sections, migrations,
+// metric, the World cache's life, and every route, one line each.
+// opts are for tests, which send the logs elsewhere.
+func newApp(opts ...hotpath.Option) *hotpath.App {
+	app := hotpath.New("hotpath", append([]hotpath.Option{hotpath.Version(version), hotpath.Info("hotpath API",
+		"Worlds and Fortunes as JSON. Reads are open; writes (PUT, POST, DELETE) need `Authorization: Bearer <token>` "+
+			"with a token from `auth.tokens`. Errors are RFC 9457 problem details. Reads carry a strong ETag and answer "+
+			"If-None-Match with 304; PUT and DELETE honour If-Match (412 when stale). Writes accept an Idempotency-Key: "+
+			"a retry gets the first answer again, byte for byte.")}, opts...)...)
+	s := &service{
+		api:   hotpath.Section(app, "api", apiConfig{MaxFortunes: 10000}),
+		db:    hotpath.Section(app, "db", dbConfig{CacheRefresh: 5 * time.Second}),
+		cache: newWorldCache(),
+		refusals: app.Counter("fortune_cap_refusals_total",
+			"Creates of a fortune (API or HTML form) refused with 409 because api.max_fortunes fortunes were stored; nothing was stored."),
 	}
-	return fmt.Sprintf("%d", l)
+	s.data, s.log = data{db: app.DB()}, app.Log()
+	app.Migrations("reference", migrations())
+	app.OnStart(s.startCache)
+	app.OnStop(s.cache.Stop)
+	app.Ready("world cache", s.cache.Ready)
+	s.routes(app)
+	return app
 }
 
-// closeLogged runs a stop function at exit and logs its error.
-func closeLogged(log *slog.Logger, what string, stop func() error) {
-	if err := stop(); err != nil {
-		log.Error("stop "+what, "err", err)
-	}
+// routes registers every endpoint with what it requires.
+func (s *service) routes(app *hotpath.App) {
+	// The benchmark endpoints (tfb.go): small answers, no compression.
+	app.Handle(http.MethodGet, "/plaintext", plaintext)
+	app.Handle(http.MethodGet, "/json", jsonHello)
+	app.Handle(http.MethodGet, "/db", s.oneWorld)
+	app.Handle(http.MethodGet, "/queries", s.queries, hotpath.Compress(true))
+	app.Handle(http.MethodGet, "/updates", s.updates, hotpath.Compress(true), hotpath.NoHead())
+	app.Handle(http.MethodGet, "/fortunes", s.fortunesPage, hotpath.Compress(true), hotpath.HTML())
+	app.Handle(http.MethodGet, "/cached-queries", s.cachedQueries, hotpath.Compress(true))
+
+	// The REST resources (worlds.go, fortunes.go).
+	hotpath.GET(app, "/api/v1/worlds/{id}", s.getWorld, hotpath.ETag(worldTag), hotpath.Compress(false),
+		hotpath.Summary("Read one World"), hotpath.Tags("worlds"))
+	hotpath.PUT(app, "/api/v1/worlds/{id}", s.putWorld, hotpath.Auth(), hotpath.Idempotent(), hotpath.IfMatch(),
+		hotpath.ETag(worldTag), hotpath.Compress(false),
+		hotpath.Summary("Set a World's randomNumber"), hotpath.Tags("worlds"),
+		hotpath.Description("Also updates the in-memory cache behind /cached-queries."))
+	hotpath.GET(app, "/api/v1/fortunes", s.listFortunes, hotpath.ETag(pageTag),
+		hotpath.Summary("List fortunes, a page at a time"), hotpath.Tags("fortunes"))
+	hotpath.POST(app, "/api/v1/fortunes", s.createFortune, hotpath.Auth(), hotpath.Idempotent(),
+		hotpath.ETag(fortuneTag), hotpath.Problems(http.StatusConflict),
+		hotpath.Summary("Add a fortune"), hotpath.Tags("fortunes"))
+	hotpath.GET(app, "/api/v1/fortunes/{id}", s.getFortune, hotpath.ETag(fortuneTag),
+		hotpath.Summary("Read one fortune"), hotpath.Tags("fortunes"))
+	hotpath.DELETE(app, "/api/v1/fortunes/{id}", s.deleteFortune, hotpath.Auth(), hotpath.Idempotent(), hotpath.IfMatch(),
+		hotpath.Summary("Delete a fortune"), hotpath.Tags("fortunes"))
+	app.OpenAPI("/api/v1/openapi.json")
+
+	// The HTML form (form.go).
+	app.Handle(http.MethodGet, "/fortunes/new", s.newFortuneForm, hotpath.HTML(), hotpath.CSRF())
+	app.Handle(http.MethodPost, "/fortunes", s.postFortuneForm, hotpath.Public(), hotpath.CSRF(), hotpath.HTML())
 }

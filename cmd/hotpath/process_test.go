@@ -165,7 +165,10 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-var client = &http.Client{Timeout: 10 * time.Second}
+// client is the tests' HTTP client; with HOTPATH_TEST_EXCHANGES set it records
+// every /api/v1 exchange there, for the OpenAPI conformance check
+// (internal/openapi/check).
+var client = &http.Client{Timeout: 10 * time.Second, Transport: exchangeRecorder(http.DefaultTransport)}
 
 // get fetches url with optional header pairs and returns the response and body.
 func get(t *testing.T, method, url string, headers ...string) (*http.Response, string) {

@@ -24,11 +24,17 @@ import (
 // each check reads it once, so it sees the old set or the new one.
 type Tokens struct {
 	digests atomic.Pointer[[][sha256.Size]byte]
+	// disabled answers every request while no token is configured; it
+	// names the environment variable in the service's own prefix.
+	disabled *problem.Error
 }
 
-// NewTokens returns a checker for tokens; with none, every write is refused.
-func NewTokens(tokens []string) *Tokens {
-	a := &Tokens{}
+// NewTokens returns a checker for tokens; with none, every request is
+// refused with a 401 that says how to configure them (envPrefix is the
+// service's: "HOTPATH_").
+func NewTokens(tokens []string, envPrefix string) *Tokens {
+	a := &Tokens{disabled: problem.New(fasthttp.StatusUnauthorized,
+		"writes are disabled: no bearer tokens are configured; set auth.tokens ("+envPrefix+"AUTH__TOKENS) or auth.tokens_file")}
 	a.SetTokens(tokens)
 	return a
 }
@@ -44,8 +50,6 @@ func (a *Tokens) SetTokens(tokens []string) {
 }
 
 var (
-	errWritesDisabled = problem.New(fasthttp.StatusUnauthorized,
-		"writes are disabled: no bearer tokens are configured; set auth.tokens (HOTPATH_AUTH__TOKENS) or auth.tokens_file")
 	errNoToken = problem.New(fasthttp.StatusUnauthorized,
 		"this request needs the header Authorization: Bearer <token>, with a token from auth.tokens")
 	errBadToken = problem.New(fasthttp.StatusUnauthorized, "the bearer token is not valid")
@@ -66,7 +70,7 @@ func (c Caller) String() string { return hex.EncodeToString(c[:]) }
 func (a *Tokens) Check(ctx *fasthttp.RequestCtx) (Caller, error) {
 	digests := *a.digests.Load()
 	if len(digests) == 0 {
-		return Caller{}, errWritesDisabled
+		return Caller{}, a.disabled
 	}
 	token, ok := bearer(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization))
 	if !ok {

@@ -13,8 +13,8 @@ import (
 )
 
 func TestAuthCheck(t *testing.T) {
-	a := NewTokens([]string{"first-token-0123456789", "second-token-0123456789"})
-	none := NewTokens(nil)
+	a := NewTokens([]string{"first-token-0123456789", "second-token-0123456789"}, "HOTPATH_")
+	none := NewTokens(nil, "HOTPATH_")
 	cases := []struct {
 		auth   *Tokens
 		header string
@@ -62,13 +62,13 @@ func TestAuthCheck(t *testing.T) {
 			t.Errorf("Authorization %q: %v, want a 401 problem", c.header, err)
 		}
 	}
-	if _, err := none.Check(&fasthttp.RequestCtx{}); err != errWritesDisabled {
+	if _, err := none.Check(&fasthttp.RequestCtx{}); err != none.disabled {
 		t.Errorf("no tokens configured: %v, want the detail that names auth.tokens", err)
 	}
 }
 
 func TestCallersDiffer(t *testing.T) {
-	a := NewTokens([]string{"first-token-0123456789", "second-token-0123456789"})
+	a := NewTokens([]string{"first-token-0123456789", "second-token-0123456789"}, "HOTPATH_")
 	ids := map[Caller]bool{}
 	for _, tok := range []string{"first-token-0123456789", "second-token-0123456789"} {
 		var ctx fasthttp.RequestCtx
@@ -86,7 +86,7 @@ func TestCallersDiffer(t *testing.T) {
 
 func TestSetTokensSwapsTheWholeSet(t *testing.T) {
 	const old, added = "old-token-0123456789", "new-token-0123456789"
-	a := NewTokens([]string{old})
+	a := NewTokens([]string{old}, "HOTPATH_")
 	check := func(token string, want bool) {
 		t.Helper()
 		var ctx fasthttp.RequestCtx
@@ -102,7 +102,7 @@ func TestSetTokensSwapsTheWholeSet(t *testing.T) {
 	check(old, false)
 	check(added, true)
 	a.SetTokens(nil)
-	if _, err := a.Check(&fasthttp.RequestCtx{}); err != errWritesDisabled {
+	if _, err := a.Check(&fasthttp.RequestCtx{}); err != a.disabled {
 		t.Errorf("after SetTokens(nil): %v, want writes disabled", err)
 	}
 }

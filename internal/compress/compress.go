@@ -2,9 +2,9 @@
 // zstd, br or gzip, negotiated from Accept-Encoding with its q-values
 // (RFC 9110 §12.5.3).
 //
-// Only the routes that can answer large bodies are wrapped (see
-// cmd/hotpath/routes.go): /plaintext, /json and a single World never pass
-// through here, so they pay nothing. A wrapped route always says
+// Only the routes whose options ask for it are wrapped (typed routes by
+// default, hotpath.Compress): a route that is not never passes through
+// here, so it pays nothing. A wrapped route always says
 // Vary: Accept-Encoding, and compresses an answer only when it has a body
 // of at least server.compress_min_size bytes, a textual type and no
 // Content-Encoding yet; never a HEAD, 204 or 304 answer. The encoders are

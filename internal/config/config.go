@@ -148,9 +148,6 @@ type DB struct {
 	// is on disk when it returns, so it survives the node losing power) or
 	// "normal" (it survives the process dying, not the node).
 	SQLiteSynchronous string `koanf:"sqlite_synchronous"`
-	// CacheRefresh is how often the /cached-queries cache reloads every
-	// World (0 = never: only this process's own writes reach it).
-	CacheRefresh time.Duration `koanf:"cache_refresh"`
 }
 
 // Log configures the application and access logs.
@@ -192,14 +189,11 @@ func (a Auth) AllTokens() []string {
 	return append(append(make([]string, 0, len(a.Tokens)+len(a.FileTokens)), a.Tokens...), a.FileTokens...)
 }
 
-// API configures the REST API under /api/v1 and the HTML form.
+// API configures what every service's routes share.
 type API struct {
 	// IdempotencyTTL is how long the answer of a write sent with an
 	// Idempotency-Key is kept, and replayed to retries with that key.
 	IdempotencyTTL time.Duration `koanf:"idempotency_ttl"`
-	// MaxFortunes caps the fortunes stored: a create beyond it is refused
-	// with 409 and stores nothing, so /fortunes stays bounded.
-	MaxFortunes int `koanf:"max_fortunes"`
 }
 
 // Security configures the HTML form's CSRF defence.
@@ -334,7 +328,6 @@ func Default() Config {
 			ConnMaxLifetime:   time.Hour,
 			ConnMaxIdleTime:   30 * time.Minute,
 			SQLiteSynchronous: "full",
-			CacheRefresh:      5 * time.Second,
 		},
 		Log: Log{
 			Level:        "info",
@@ -344,7 +337,7 @@ func Default() Config {
 		},
 		Shutdown: Shutdown{Drain: 5 * time.Second, Timeout: 20 * time.Second},
 		Auth:     Auth{Tokens: []string{}},
-		API:      API{IdempotencyTTL: 24 * time.Hour, MaxFortunes: 10000},
+		API:      API{IdempotencyTTL: 24 * time.Hour},
 		Reload:   Reload{Watch: true},
 		Security: Security{TrustedOrigins: []string{}},
 		Webhooks: Webhooks{

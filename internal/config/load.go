@@ -80,7 +80,7 @@ func Load(spec Spec, args, environ []string) (Config, Options, error) {
 	}
 
 	k := koanf.New(".")
-	if err := k.Load(confmap.Provider(defaultMap(keys, sections), "."), nil); err != nil {
+	if err := k.Load(confmap.Provider(defaultMap(spec.Program, keys, sections), "."), nil); err != nil {
 		return Config{}, opts, fmt.Errorf("config: load defaults: %w", err)
 	}
 
@@ -234,9 +234,14 @@ func validUpstreamName(n string) bool {
 }
 
 // defaultMap renders Default() and the sections' Defaults as the lowest
-// configuration layer.
-func defaultMap(keys map[string]key, sections []sectionType) map[string]any {
-	def := reflect.ValueOf(Default())
+// configuration layer. A service's name is its default server.name (the
+// Server header) and names its default SQLite file, data/NAME.db; the
+// reference service's, hotpath, gives Default()'s own.
+func defaultMap(program string, keys map[string]key, sections []sectionType) map[string]any {
+	d := Default()
+	d.Server.Name = program
+	d.DB.DSN = "data/" + program + ".db"
+	def := reflect.ValueOf(d)
 	m := make(map[string]any, len(keys))
 	for name, kk := range keys {
 		if kk.section == "" {

@@ -22,7 +22,6 @@ import (
 // that applies it in cmd/hotpath (the reloader refuses to start while a key
 // here has no part).
 var reloadableKeys = []string{
-	"api.max_fortunes",
 	"auth.tokens",
 	"auth.tokens_file",
 	"limits.anonymous_writes",
@@ -46,7 +45,6 @@ var restartKeys = []string{
 	"admin.addr",
 	"admin.pprof",
 	"api.idempotency_ttl",
-	"db.cache_refresh",
 	"db.conn_max_idle_time",
 	"db.conn_max_lifetime",
 	"db.driver",

@@ -103,8 +103,8 @@ func TestSectionDefaultsApply(t *testing.T) {
 	if got := cfg.Section("api").(*apiExtra).NotesCap; got != 7 {
 		t.Errorf("api.notes_cap = %d, want the default 7", got)
 	}
-	if cfg.API.MaxFortunes != 10000 || cfg.Server.Addr != ":8080" {
-		t.Errorf("framework keys api.max_fortunes %d, server.addr %q; want their defaults", cfg.API.MaxFortunes, cfg.Server.Addr)
+	if cfg.API.IdempotencyTTL != 24*time.Hour || cfg.Server.Addr != ":8080" {
+		t.Errorf("framework keys api.idempotency_ttl %s, server.addr %q; want their defaults", cfg.API.IdempotencyTTL, cfg.Server.Addr)
 	}
 	if got := cfg.Section("nope"); got != nil {
 		t.Errorf("Section(nope) = %#v, want nil", got)
@@ -126,7 +126,7 @@ tags = ["f1", "f2"]
 writes = "1/s"
 [api]
 notes_cap = 1
-max_fortunes = 5
+idempotency_ttl = "5h"
 `
 	env := []string{
 		"NOTES_NOTES__TITLE=env", "NOTES_NOTES__MAX_NOTES=22", "NOTES_NOTES__EXPIRY=2m",
@@ -154,8 +154,8 @@ max_fortunes = 5
 	if got := cfg.Section("api").(*apiExtra).NotesCap; got != 3 {
 		t.Errorf("api.notes_cap = %d, want 3 from the flag", got)
 	}
-	if cfg.API.MaxFortunes != 5 || cfg.Server.Addr != ":7002" {
-		t.Errorf("api.max_fortunes %d (want 5 from the file), server.addr %q (want :7002 from NOTES_SERVER__ADDR)", cfg.API.MaxFortunes, cfg.Server.Addr)
+	if cfg.API.IdempotencyTTL != 5*time.Hour || cfg.Server.Addr != ":7002" {
+		t.Errorf("api.idempotency_ttl %s (want 5h from the file), server.addr %q (want :7002 from NOTES_SERVER__ADDR)", cfg.API.IdempotencyTTL, cfg.Server.Addr)
 	}
 	// A bare bool flag, as for framework keys.
 	cfg, err = loadNotes(t, "[notes]\npublic = false\n", nil, []string{"--notes.public"})
@@ -284,8 +284,8 @@ func TestSpecCheckRefusesMalformedSections(t *testing.T) {
 		A string `koanf:"a"`
 		B string `koanf:"a"`
 	}
-	type fortunes struct {
-		Max int `koanf:"max_fortunes"`
+	type ttl struct {
+		TTL time.Duration `koanf:"idempotency_ttl"`
 	}
 	type addr struct {
 		Addr string `koanf:"addr"`
@@ -299,7 +299,7 @@ func TestSpecCheckRefusesMalformedSections(t *testing.T) {
 		spec Spec
 		want string
 	}{
-		{"collision with a framework key", good(Section{"api", &fortunes{}}), "key api.max_fortunes already exists"},
+		{"collision with a framework key", good(Section{"api", &ttl{}}), "key api.idempotency_ttl already exists"},
 		{"collision with a framework key of another section", good(Section{"server", &addr{}}), "key server.addr already exists"},
 		{"collision between sections", good(Section{"notes", &ok{}}, Section{"notes", &ok{}}), "section notes is declared twice"},
 		{"int64", good(Section{"notes", &withInt64{}}), "type int64 is none a key takes"},
@@ -342,7 +342,7 @@ func TestSpecCheckRefusesMalformedSections(t *testing.T) {
 func TestSpecListsSectionKeys(t *testing.T) {
 	spec := notesSpec()
 	keys := spec.Keys()
-	for _, k := range []string{"api.max_fortunes", "api.notes_cap", "notes.expiry", "notes.title", "server.addr", "upstreams"} {
+	for _, k := range []string{"api.idempotency_ttl", "api.notes_cap", "notes.expiry", "notes.title", "server.addr", "upstreams"} {
 		if !slices.Contains(keys, k) {
 			t.Errorf("Keys() lacks %s: %v", k, keys)
 		}
@@ -465,5 +465,21 @@ func TestSectionHashFollowsValues(t *testing.T) {
 	plain, _, err := Load(hotpathSpec, []string{"-config", writeFile(t, "")}, nil)
 	if err != nil || plain.Hash() != Default().Hash() || plain.Hash() == a.Hash() {
 		t.Errorf("framework-only hash %s (err %v), Default's %s, with sections %s; want the first two equal, the third not", plain.Hash(), err, Default().Hash(), a.Hash())
+	}
+}
+
+// TestServiceNameGivesItsDefaults: a service is its own Server header and
+// its own SQLite file unless told otherwise.
+func TestServiceNameGivesItsDefaults(t *testing.T) {
+	cfg, err := loadNotes(t, "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Name != "notes" || cfg.DB.DSN != "data/notes.db" || cfg.Tracing.ServiceName != "" {
+		t.Errorf("server.name %q, db.dsn %q, tracing.service_name %q; want notes, data/notes.db and empty (server.name)", cfg.Server.Name, cfg.DB.DSN, cfg.Tracing.ServiceName)
+	}
+	cfg, err = loadNotes(t, "[server]\nname = \"notes-eu\"\n", nil, nil)
+	if err != nil || cfg.Server.Name != "notes-eu" {
+		t.Errorf("server.name from the file: %q (%v)", cfg.Server.Name, err)
 	}
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"math"
 	"net"
 	"net/url"
 	"sort"
@@ -41,7 +40,6 @@ func (c *Config) Validate() error {
 		{"db.conn_max_lifetime", positive(c.DB.ConnMaxLifetime)},
 		{"db.conn_max_idle_time", positive(c.DB.ConnMaxIdleTime)},
 		{"db.sqlite_synchronous", oneOf(c.DB.SQLiteSynchronous, "full", "normal")},
-		{"db.cache_refresh", notNegative(c.DB.CacheRefresh)},
 		{"log.level", oneOf(c.Log.Level, "debug", "info", "warn", "error")},
 		{"log.access_sample", checkShare(c.Log.AccessSample)},
 		{"log.slow", positive(c.Log.Slow)},
@@ -52,7 +50,6 @@ func (c *Config) Validate() error {
 		{"api.idempotency_ttl", atLeastDuration(c.API.IdempotencyTTL, time.Second)},
 		{"security.csrf_secret", checkSecret(c.Security.CSRFSecret)},
 		{"security.trusted_origins", checkOrigins(c.Security.TrustedOrigins)},
-		{"api.max_fortunes", between(c.API.MaxFortunes, 1, math.MaxInt32)},
 		{"webhooks.urls", checkURLs(c.Webhooks.URLs)},
 		{"webhooks.secret", checkWebhookSecret(c.Webhooks.Secret, c.Webhooks.URLs)},
 		{"webhooks.retention", positive(c.Webhooks.Retention)},

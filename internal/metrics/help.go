@@ -9,16 +9,16 @@ import (
 // in words, with its unit. VictoriaMetrics/metrics writes "# HELP name" with
 // no text; WritePrometheus fills in the text from here.
 //
-// Whoever registers a family, in any package (internal/upstream,
-// internal/webhook, internal/router, ...), adds its line here, in name
-// order. TestEveryMetricFamilyHasHelp (cmd/hotpath) scrapes a live server
+// The framework's packages that register a family (internal/upstream,
+// internal/webhook, internal/router, ...) add its line here, in name order;
+// a service describes its own families when it registers them
+// (Registry.Describe). TestEveryMetricFamilyHasHelp (cmd/hotpath) scrapes a live server
 // with every optional component on and fails for a family without one.
 // A text is one line without backslashes (the text format would need them
 // escaped).
 var help = map[string]string{
 	// hotpath's own families.
 	"access_log_dropped_total":          "Access-log lines dropped because the log writer fell behind (log.access_buffer was full); a request never waits for the log.",
-	"fortune_cap_refusals_total":        "Creates of a fortune (API or HTML form) refused with 409 because api.max_fortunes fortunes were stored; nothing was stored.",
 	"go_gomemlimit_bytes":               "Soft memory limit of the Go runtime (GOMEMLIMIT), in bytes; 0 when no limit is set.",
 	"hotpath_build_info":                "Always 1; the labels name the running hotpath version and the Go version it was built with.",
 	"http_compressed_responses_total":   "Answers compressed for clients that accept it, by content coding (zstd, br, gzip); answers under server.compress_min_size are not counted.",
@@ -136,14 +136,18 @@ var helpPrefix = []byte("# HELP ")
 // writeWithHelp copies the exposition in src to w, giving each "# HELP name"
 // line that has no text its text from help. A family missing from help keeps
 // its empty line, which TestEveryMetricFamilyHasHelp reports.
-func writeWithHelp(w io.Writer, src []byte) error {
+func writeWithHelp(w io.Writer, src []byte, more map[string]string) error {
 	out := make([]byte, 0, len(src)+len(src)/4)
 	for len(src) > 0 {
 		line, rest, _ := bytes.Cut(src, []byte{'\n'})
 		src = rest
 		out = append(out, line...)
 		if name, ok := bytes.CutPrefix(line, helpPrefix); ok && bytes.IndexByte(name, ' ') < 0 {
-			if text, ok := help[string(name)]; ok {
+			text, ok := help[string(name)]
+			if !ok {
+				text, ok = more[string(name)]
+			}
+			if ok {
 				out = append(out, ' ')
 				out = append(out, text...)
 			}

@@ -47,7 +47,7 @@ func TestWriteWithHelpFillsOnlyEmptyHelpLines(t *testing.T) {
 		"# HELP http_requests_total already written\n" +
 		`http_requests_total{route="/x",method="GET",code="200"} 1` + "\n"
 	var out bytes.Buffer
-	if err := writeWithHelp(&out, []byte(in)); err != nil {
+	if err := writeWithHelp(&out, []byte(in), nil); err != nil {
 		t.Fatal(err)
 	}
 	if out.String() != want {

@@ -10,6 +10,8 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,10 +39,12 @@ type Registry struct {
 	AccessLogDropped *vm.Counter
 	// Panics counts handler panics recovered as 500.
 	Panics *vm.Counter
-	// FortuneCapRefusals counts creates refused at api.max_fortunes.
-	FortuneCapRefusals *vm.Counter
 
 	refused map[int]*vm.Counter // by status, made up front
+
+	// described holds the HELP texts of the families a service registered.
+	describedMu sync.Mutex
+	described   map[string]string
 }
 
 // refusalCodes are the statuses answered before a request reaches the
@@ -55,7 +59,6 @@ func New(version string) *Registry {
 	r.Overloaded = r.set.NewCounter("http_overload_rejections_total")
 	r.AccessLogDropped = r.set.NewCounter("access_log_dropped_total")
 	r.Panics = r.set.NewCounter("http_panics_recovered_total")
-	r.FortuneCapRefusals = r.set.NewCounter("fortune_cap_refusals_total")
 	r.refused = make(map[int]*vm.Counter, len(refusalCodes))
 	for _, code := range refusalCodes {
 		r.refused[code] = r.set.NewCounter(fmt.Sprintf("http_refused_total{code=\"%d\"}", code))
@@ -82,6 +85,29 @@ func (r *Registry) Refused(status int) {
 	r.set.GetOrCreateCounter(fmt.Sprintf("http_refused_total{code=\"%d\"}", status)).Inc()
 }
 
+// Describe gives the family of name (the part before any '{') its HELP
+// text. A family the framework describes keeps its own text, and a text
+// must be one line without backslashes; Describe reports either mistake.
+func (r *Registry) Describe(name, text string) error {
+	family, _, _ := strings.Cut(name, "{")
+	if _, ok := help[family]; ok {
+		return fmt.Errorf("metric %s is one of hotpath's own families", family)
+	}
+	if text == "" || strings.ContainsAny(text, "\\\n\r") {
+		return fmt.Errorf("metric %s: help text must be one line without backslashes", family)
+	}
+	r.describedMu.Lock()
+	defer r.describedMu.Unlock()
+	if r.described == nil {
+		r.described = map[string]string{}
+	}
+	if prev, ok := r.described[family]; ok && prev != text {
+		return fmt.Errorf("metric %s is already described as %q", family, prev)
+	}
+	r.described[family] = text
+	return nil
+}
+
 // Set is the underlying metric set, for components that register their own
 // metrics (the data layer, the webhook dispatcher).
 func (r *Registry) Set() *vm.Set { return r.set }
@@ -98,7 +124,9 @@ func (r *Registry) WritePrometheus(w io.Writer) error {
 	var buf bytes.Buffer
 	r.set.WritePrometheus(&buf)
 	vm.WriteProcessMetrics(&buf)
-	return writeWithHelp(w, buf.Bytes())
+	r.describedMu.Lock()
+	defer r.describedMu.Unlock()
+	return writeWithHelp(w, buf.Bytes(), r.described)
 }
 
 // Route holds the metric handles of one method and route template.
@@ -113,7 +141,7 @@ type Route struct {
 }
 
 // Route returns the handles for method and route (a template such as
-// /api/v1/worlds/{id}, never a raw path). Call it at registration.
+// /v1/notes/{id}, never a raw path). Call it at registration.
 func (r *Registry) Route(method, route string) *Route {
 	rt := &Route{set: r.set, method: method, route: route}
 	rt.duration = r.set.GetOrCreatePrometheusHistogramExt(

@@ -46,8 +46,9 @@ type Options struct {
 	// Clients finds a request's client address (server.trusted_proxies)
 	// for the access log and limits.reads; nil takes the socket peer.
 	Clients *clientip.Resolver
-	// Reads limits every request but a write route's, per client address
-	// (limits.reads); nil or off limits nothing and costs one check.
+	// Reads limits, per client address (limits.reads), the requests no
+	// route takes (404, 405, OPTIONS); each route applies its own class.
+	// nil or off limits nothing and costs one check.
 	Reads *ratelimit.Class
 	// Tracer continues or starts each request's trace; nil ignores trace
 	// context altogether.
@@ -148,9 +149,6 @@ func (c *chain) serveRoute(ctx *fasthttp.RequestCtx, rt *Route, h fasthttp.Reque
 	n := r.metrics.AddInflight(1)
 	defer r.metrics.AddInflight(-1)
 	defer c.settle(ctx, rt, start, lv)
-	if !rt.write && !c.admitRead(ctx) {
-		return
-	}
 	if lv.limit > 0 && n > lv.limit {
 		c.reject(ctx)
 		return

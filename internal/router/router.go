@@ -19,10 +19,6 @@ type Route struct {
 	Method  string
 	Path    string
 	metrics *metrics.Route
-	// write routes (any method but GET and HEAD) are rate-limited by their
-	// handlers, which know who writes; the chain applies limits.reads to
-	// the others.
-	write bool
 	// unmatched marks the labels of requests no route took.
 	unmatched bool
 }
@@ -93,30 +89,13 @@ func (r *Router) GET(path string, h fasthttp.RequestHandler) {
 	r.Handle(fasthttp.MethodHead, path, h)
 }
 
-// GETWithoutHEAD registers h for GET alone, for a GET that changes state
-// (/updates, as the benchmark rules define it): a HEAD from a link checker
-// or a monitor then gets 405 instead of writing.
-func (r *Router) GETWithoutHEAD(path string, h fasthttp.RequestHandler) {
-	r.Handle(fasthttp.MethodGet, path, h)
-}
-
-// POST registers h for POST on path.
-func (r *Router) POST(path string, h fasthttp.RequestHandler) { r.Handle(fasthttp.MethodPost, path, h) }
-
-// PUT registers h for PUT on path.
-func (r *Router) PUT(path string, h fasthttp.RequestHandler) { r.Handle(fasthttp.MethodPut, path, h) }
-
-// DELETE registers h for DELETE on path.
-func (r *Router) DELETE(path string, h fasthttp.RequestHandler) {
-	r.Handle(fasthttp.MethodDelete, path, h)
-}
-
 // Handle registers h for method on path. Keep hot routes free of {params}:
 // fasthttp/router allocates for parameter routes. The route's label and
-// metric handles are bound here, so a request only follows pointers.
+// metric handles are bound here, so a request only follows pointers. The
+// route's own requirements (credentials, its rate-limit class) are h's:
+// see package endpoint.
 func (r *Router) Handle(method, path string, h fasthttp.RequestHandler) {
-	route := &Route{Method: method, Path: path, metrics: r.metrics.Route(method, path),
-		write: method != fasthttp.MethodGet && method != fasthttp.MethodHead}
+	route := &Route{Method: method, Path: path, metrics: r.metrics.Route(method, path)}
 	r.routes = append(r.routes, route)
 	r.mux.Handle(method, path, func(ctx *fasthttp.RequestCtx) { r.chain.serveRoute(ctx, route, h) })
 }

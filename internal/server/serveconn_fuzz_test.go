@@ -14,7 +14,6 @@ import (
 
 	"github.com/hotpath/hotpath/internal/accesslog"
 	"github.com/hotpath/hotpath/internal/config"
-	"github.com/hotpath/hotpath/internal/handler"
 	"github.com/hotpath/hotpath/internal/metrics"
 	"github.com/hotpath/hotpath/internal/requestid"
 	"github.com/hotpath/hotpath/internal/router"
@@ -22,8 +21,8 @@ import (
 )
 
 // fuzzServer is the application server as main builds it: this package's
-// fasthttp settings around the router chain, with the handlers that need
-// no database plus one that reads the body.
+// fasthttp settings around the router chain, with two small answers and
+// a handler that reads the body.
 func fuzzServer(tb testing.TB) *fasthttp.Server {
 	tb.Helper()
 	reg := metrics.New("fuzz")
@@ -35,9 +34,15 @@ func fuzzServer(tb testing.TB) *fasthttp.Server {
 		tb.Fatal(err)
 	}
 	r := router.New(reg, slog.New(slog.DiscardHandler))
-	r.GET("/plaintext", handler.Plaintext)
-	r.GET("/json", handler.JSON)
-	r.POST("/echo", func(ctx *fasthttp.RequestCtx) { ctx.SetBody(ctx.PostBody()) })
+	r.GET("/plaintext", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("text/plain")
+		ctx.SetBodyString("Hello, World!")
+	})
+	r.GET("/json", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"message":"Hello, World!"}`)
+	})
+	r.Handle(fasthttp.MethodPost, "/echo", func(ctx *fasthttp.RequestCtx) { ctx.SetBody(ctx.PostBody()) })
 	var draining atomic.Bool
 	cfg := config.Default().Server
 	cfg.MaxBodySize = 4096

@@ -98,6 +98,11 @@ func (s *Server) Serve(ln net.Listener) {
 	go func() { s.done <- s.srv.Serve(s.limited) }()
 }
 
+// ServeConn serves one connection with the same server and handler as the
+// listener, without the listener's connection caps and timeouts: for
+// in-process tests and benchmarks. It returns when c has no more requests.
+func (s *Server) ServeConn(c net.Conn) error { return s.srv.ServeConn(c) }
+
 // Addr is the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 

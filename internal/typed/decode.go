@@ -82,8 +82,8 @@ func releaseDecoder(d *decoder) {
 // value keeps nothing of its last use.
 //
 // The error is a *problem.Error: 400 for a path parameter that does not
-// parse and for a body that is not one JSON object of T's shape (the
-// refusal names the field in Errors where there is one), 404 for a path
+// parse and for a body that is not one JSON object of T's shape (its
+// detail names the field), 404 for a path
 // parameter that parses but names nothing, 415 for a Content-Type other
 // than JSON, and 422 naming every parameter and body field that breaks a
 // constraint (after every value is read, and only when nothing else is
@@ -95,11 +95,20 @@ func (in *Input) Decode(rc *fasthttp.RequestCtx, dst any) error {
 		return fmt.Errorf("decode %s: dst is %T, want a non-nil %s", in.typ, dst, in.ptr)
 	}
 	v.Elem().SetZero()
-	base := v.UnsafePointer()
+	return in.DecodeAt(rc, v.UnsafePointer())
+}
+
+// DecodeAt is Decode into the zero value of T at base, for a caller that
+// holds a *T of the compiled type already (the public package's typed
+// routes, generic over T): no check of the type, no zeroing, no boxing.
+func (in *Input) DecodeAt(rc *fasthttp.RequestCtx, base unsafe.Pointer) error {
 	if len(in.path) > 0 {
 		if err := in.decodePath(rc, base); err != nil {
 			return err
 		}
+	}
+	if len(in.query) == 0 && len(in.header) == 0 && !in.HasBody() {
+		return nil // nothing more to read: no decoder to fetch from its pool
 	}
 	d := acquireDecoder()
 	defer releaseDecoder(d)
@@ -243,6 +252,16 @@ func (d *decoder) value(n *node, p unsafe.Pointer) error {
 	return nil
 }
 
+// nullable reports whether a JSON null fits n: a pointer, slice or map,
+// which null leaves nil.
+func nullable(n *node) bool {
+	switch n.kind {
+	case kindPointer, kindSlice, kindMap:
+		return true
+	}
+	return false
+}
+
 // number decodes an integer or a float; the tokenizer has checked the
 // JSON grammar.
 func (d *decoder) number(n *node, p unsafe.Pointer, raw []byte) error {
@@ -297,8 +316,9 @@ func (d *decoder) object(o *object, p unsafe.Pointer) error {
 	if err := d.enter(); err != nil {
 		return err
 	}
-	var seen uint64 // the members met, when there are at most 64
+	var seen, null uint64 // the members met, and those met as null, when there are at most 64
 	var wide []bool
+	var wideNull []int
 	if len(o.members) > 64 {
 		wide = make([]bool, len(o.members)) // a struct this wide is rare
 	}
@@ -330,6 +350,19 @@ func (d *decoder) object(o *object, p unsafe.Pointer) error {
 			seen |= 1 << i
 		}
 		m := &o.members[i]
+		if d.dec.PeekKind() == 'n' && !nullable(m.node) {
+			// null where no null fits is the member left out: a required
+			// one is then a 422 naming it, as if it were missing.
+			if _, err := d.dec.ReadToken(); err != nil {
+				return d.syntax(err)
+			}
+			if wide != nil {
+				wideNull = append(wideNull, i)
+			} else {
+				null |= 1 << i
+			}
+			continue
+		}
 		d.path = append(d.path, segment{name: m.name, index: -1})
 		if err := d.value(m.node, unsafe.Add(p, m.offset)); err != nil {
 			return err
@@ -340,7 +373,7 @@ func (d *decoder) object(o *object, p unsafe.Pointer) error {
 		return d.syntax(err)
 	}
 	for _, i := range o.required {
-		met := wide != nil && wide[i] || wide == nil && seen&(1<<i) != 0
+		met := wide != nil && wide[i] && !slices.Contains(wideNull, i) || wide == nil && seen&^null&(1<<i) != 0
 		if !met {
 			d.violation(o.members[i].name, "is required")
 		}
@@ -356,7 +389,7 @@ func (d *decoder) enter() error {
 	}
 	d.depth++
 	if d.depth > MaxDepth {
-		return d.refuse("the body nests objects and arrays deeper than "+strconv.Itoa(MaxDepth)+" levels", "nests too deeply")
+		return d.refuse("the body nests objects and arrays deeper than " + strconv.Itoa(MaxDepth) + " levels")
 	}
 	return nil
 }

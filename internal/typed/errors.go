@@ -62,23 +62,15 @@ func (d *decoder) violation(last, detail string) {
 	d.errs = append(d.errs, problem.FieldError{Field: d.where(last, false), Detail: detail})
 }
 
-// refuse is a 400 about the current field, named in Errors when there is
-// one.
-func (d *decoder) refuse(detail, short string) error {
-	return d.refuseAt(d.where("", false), detail, short)
-}
-
-func (d *decoder) refuseAt(field, detail, short string) error {
-	pe := problem.New(fasthttp.StatusBadRequest, detail)
-	if field != "" {
-		pe.Errors = []problem.FieldError{{Field: field, Detail: short}}
-	}
-	return pe
+// refuse is a 400 whose detail names the field at fault; errors[] is for
+// the constraints of a 422, so a malformed body carries none.
+func (d *decoder) refuse(detail string) error {
+	return problem.New(fasthttp.StatusBadRequest, detail)
 }
 
 // syntax refuses a body that is not JSON, or holds more after the object.
 func (d *decoder) syntax(err error) error {
-	pe := d.refuse(detailInvalid, "is not valid JSON").(*problem.Error)
+	pe := d.refuse(detailInvalid).(*problem.Error)
 	pe.Err = err
 	return pe
 }
@@ -105,9 +97,9 @@ func (d *decoder) stringError(start int64, err error) error {
 	var pe *problem.Error
 	switch stringFault(b) {
 	case faultUTF8:
-		pe = d.refuse(d.fieldDetail(detailUTF8, " is not valid UTF-8"), "must be valid UTF-8").(*problem.Error)
+		pe = d.refuse(d.fieldDetail(detailUTF8, " is not valid UTF-8")).(*problem.Error)
 	case faultSurrogate:
-		pe = d.refuse(d.fieldDetail(detailSurrogate, " escapes half of a UTF-16 surrogate pair, which is no character"), "must not escape half of a surrogate pair").(*problem.Error)
+		pe = d.refuse(d.fieldDetail(detailSurrogate, " escapes half of a UTF-16 surrogate pair, which is no character")).(*problem.Error)
 	default:
 		return d.syntax(err)
 	}
@@ -227,7 +219,7 @@ func what(n *node) string {
 // wrongType refuses a value of the wrong JSON type.
 func (d *decoder) wrongType(n *node) error {
 	short := "must be " + what(n)
-	return d.refuse("the field "+strconv.Quote(d.where("", false))+" "+short, short)
+	return d.refuse("the field " + strconv.Quote(d.where("", false)) + " " + short)
 }
 
 // outOfRange refuses a number the Go type cannot hold; one outside the
@@ -240,23 +232,23 @@ func (d *decoder) outOfRange(n *node) error {
 		lo, hi := typeBounds(n)
 		short = "must be an integer from " + lo.text + " to " + hi.text
 	}
-	return d.refuse("the field "+strconv.Quote(d.where("", false))+" "+short, short)
+	return d.refuse("the field " + strconv.Quote(d.where("", false)) + " " + short)
 }
 
 // unknown refuses a member name the object does not declare.
 func (d *decoder) unknown(name []byte) error {
 	field := d.where(string(name), true)
-	return d.refuseAt(field, "the body has an unknown field "+strconv.Quote(field), "is not a known field")
+	return d.refuse("the body has an unknown field " + strconv.Quote(field))
 }
 
 // repeated refuses a member named twice in one object: a proxy or a
 // signature check may have read the first where a decoder keeps the last.
 func (d *decoder) repeated(name string) error {
 	field := d.where(name, false)
-	return d.refuseAt(field, "the body repeats the field "+strconv.Quote(field), "must be given once")
+	return d.refuse("the body repeats the field " + strconv.Quote(field))
 }
 
 func (d *decoder) repeatedKey(key string) error {
 	field := d.where(key, true)
-	return d.refuseAt(field, "the body repeats the field "+strconv.Quote(field), "must be given once")
+	return d.refuse("the body repeats the field " + strconv.Quote(field))
 }

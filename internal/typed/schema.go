@@ -347,9 +347,11 @@ func scalarSchema(n *node) *Schema {
 		case n.kind == kindInt || n.bits <= 32:
 			sc.Format = "int64"
 		}
-		// The bounds of the Go type are said where they are narrower
-		// than the format's: 8 and 16 bits, and unsigned types.
-		if n.kind == kindUint || n.bits < 32 {
+		// The bounds of the Go type are said up to 32 bits and for
+		// unsigned types: validators do not hold a value to its format, and
+		// a number beyond the type is refused (400 in a body, 422 in a
+		// query). A 64-bit integer's bounds are JSON's own in practice.
+		if n.kind == kindUint || n.bits <= 32 {
 			lo, hi := typeBounds(n)
 			sc.Minimum, sc.Maximum = json.Number(lo.text), json.Number(hi.text)
 		}
