@@ -591,3 +591,53 @@ func TestUpstreamCallCarriesTheRequestID(t *testing.T) {
 		t.Errorf("an unconfigured upstream: %d %s, want a 500 that does not tell the client about configuration", resp.StatusCode, body)
 	}
 }
+
+// TestRouteOptionsBoundTheRequest: MaxBody refuses a larger body with 413
+// before the handler runs; Timeout bounds the handler's context; RateLimit
+// moves a route to another class of [limits].
+func TestRouteOptionsBoundTheRequest(t *testing.T) {
+	app := hotpath.New("opts", hotpath.Output(io.Discard, io.Discard))
+	type Small struct {
+		Text string `json:"text"`
+	}
+	ran := 0
+	hotpath.POST(app, "/small", func(*hotpath.Ctx, *Small) (hotpath.NoContent, error) {
+		ran++
+		return hotpath.NoContent{}, nil
+	}, hotpath.Public(), hotpath.MaxBody(32), hotpath.RateLimit(hotpath.Reads)) // reads is off
+	app.Handle("GET", "/slow", func(c *hotpath.Ctx) error {
+		deadline, ok := c.Context().Deadline()
+		if !ok || time.Until(deadline) > 50*time.Millisecond {
+			return hotpath.BadRequest("no deadline within the route's timeout")
+		}
+		<-c.Context().Done()
+		c.Text(200, "text/plain", []byte(c.Context().Err().Error()))
+		return nil
+	}, hotpath.Timeout(50*time.Millisecond))
+	app.Handle("GET", "/counted", func(c *hotpath.Ctx) error {
+		c.Text(200, "text/plain", []byte("ok"))
+		return nil
+	}, hotpath.RateLimit(hotpath.AnonymousWrites))
+	started(t, app, "--limits.anonymous_writes=2/h")
+	base := "http://" + app.Addr()
+
+	if resp, _ := do(t, "POST", base+"/small", `{"text":"fits"}`); resp.StatusCode != 204 {
+		t.Errorf("a body within MaxBody: %d, want 204", resp.StatusCode)
+	}
+	resp, body := do(t, "POST", base+"/small", `{"text":"`+strings.Repeat("x", 40)+`"}`)
+	expectProblem(t, "a body over MaxBody", resp, body, 413, "")
+	if ran != 1 {
+		t.Errorf("the handler ran %d times, want once: the 413 comes before it", ran)
+	}
+	if resp, body := do(t, "GET", base+"/slow", ""); resp.StatusCode != 200 || body != "context deadline exceeded" {
+		t.Errorf("Timeout(50ms): %d %q, want the handler's context to end with its deadline", resp.StatusCode, body)
+	}
+	var statuses []int
+	for range 3 {
+		resp, _ := do(t, "GET", base+"/counted", "")
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if statuses[0] != 200 || statuses[1] != 200 || statuses[2] != 429 {
+		t.Errorf("a GET moved to anonymous_writes (2/h): %v, want 200, 200, 429", statuses)
+	}
+}
