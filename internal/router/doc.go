@@ -1,10 +1,12 @@
 // Package router maps requests to handlers and runs the chain every request
 // of the application listener goes through: request id, drain, a guard
-// against ambiguous framing, limits.reads, the in-flight cap (static or
-// adaptive), panic recovery, metrics and the access log.
+// against ambiguous framing, the in-flight cap (static or adaptive), panic
+// recovery, metrics and the access log (and limits.reads for the requests
+// no route takes; each route applies its own rate-limit class, see package
+// endpoint).
 //
-// Adding an endpoint is one line: r.GET("/path", handler). The route
-// template becomes the metric and log label, resolved at registration.
+// The public package registers each route with Handle; the route template
+// becomes the metric and log label, resolved at registration.
 //
 // # Requests hotpath refuses although fasthttp would serve them
 //
